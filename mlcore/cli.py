@@ -1,0 +1,275 @@
+"""`python -m mlcore`: train, evaluate, predict and export from the command line.
+
+Prints the demo's story; with --json the last line is one JSON object. Errors are one line
+on stderr and a non-zero exit (a traceback only with --debug).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .bundle import Bundle, load_bundle, save_bundle
+from .device import DEVICES
+from .encoder import SCALINGS
+from .errors import StudioError
+from .metrics import Report, evaluate
+from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
+from .onnx_export import export_onnx
+from .predict import Predictor
+from .schema import infer_schema
+from .table import read_table
+from .training import OPTIMIZERS, EpochStats, TrainConfig
+from .workflow import fit, prepare, read_like
+
+DEFAULT_MODEL, DEFAULT_TRAIN = ModelConfig(), TrainConfig()
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden wants sizes like 10,10 (got '{text}')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlcore", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a classifier on a table and save a bundle")
+    t.add_argument("train_file")
+    split = t.add_mutually_exclusive_group()
+    split.add_argument("--test", help="a separate test file (same columns)")
+    split.add_argument("--test-fraction", type=float, default=0.2,
+                       help="hold out this stratified fraction when there is no test file")
+    t.add_argument("--validation-fraction", type=float, default=0.0,
+                   help="hold out part of the training rows for early stopping")
+    t.add_argument("--label", help="label column: name, or 0-based index (default: last)")
+    head = t.add_mutually_exclusive_group()
+    head.add_argument("--no-header", dest="header", action="store_false", default=None)
+    head.add_argument("--header", dest="header", action="store_true")
+    t.add_argument("--scaling", choices=SCALINGS, default="zscore")
+    t.add_argument("--hidden", type=_hidden, default=DEFAULT_MODEL.hidden)
+    t.add_argument("--activation", choices=list(ACTIVATIONS), default=DEFAULT_MODEL.activation)
+    t.add_argument("--dropout", type=float, default=DEFAULT_MODEL.dropout)
+    t.add_argument("--binary-head", choices=BINARY_HEADS, default=DEFAULT_MODEL.binary_head)
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_TRAIN.optimizer)
+    t.add_argument("--lr", type=float, default=DEFAULT_TRAIN.lr)
+    t.add_argument("--momentum", type=float, default=DEFAULT_TRAIN.momentum)
+    t.add_argument("--batch-size", type=int, default=DEFAULT_TRAIN.batch_size)
+    t.add_argument("--epochs", type=int, default=DEFAULT_TRAIN.epochs,
+                   help="total epochs, also when resuming")
+    t.add_argument("--weight-decay", type=float, default=DEFAULT_TRAIN.weight_decay)
+    t.add_argument("--patience", type=int, default=0,
+                   help="early stopping patience in epochs (needs --validation-fraction)")
+    t.add_argument("--seed", type=int, default=DEFAULT_TRAIN.seed)
+    t.add_argument("--checkpoint-every", type=int, default=0, help="epochs between checkpoints")
+    t.add_argument("--checkpoint-dir", help="where checkpoints go (default OUT/checkpoints)")
+    t.add_argument("--resume", help="continue from this checkpoint file")
+    t.add_argument("--device", choices=DEVICES, default="auto")
+    t.add_argument("--threads", type=int, default=DEFAULT_TRAIN.threads,
+                   help="torch intra-op threads")
+    t.add_argument("--log-every", type=int, default=0, help="print every N epochs")
+    t.add_argument("--out", required=True, help="bundle directory to write")
+    t.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("evaluate", help="evaluate a bundle on a labelled file")
+    e.add_argument("bundle")
+    e.add_argument("data_file")
+    e.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="predict labels for raw rows")
+    p.add_argument("bundle")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--row", action="append", help='raw values, e.g. "M,30.5,oklahoma,543"')
+    source.add_argument("--input", help="a file of rows (with or without the label column)")
+    p.add_argument("--unknown", choices=("error", "zeros"), default="error",
+                   help="unseen categories: refuse, or encode as all zeros with a warning")
+    p.add_argument("--json", action="store_true")
+
+    x = sub.add_parser("export", help="export a bundle to ONNX, verified with onnxruntime")
+    x.add_argument("bundle")
+    x.add_argument("--onnx", required=True, help="output .onnx file")
+    x.add_argument("--check", help="labelled file whose rows verify the export "
+                                   "(default: rows sampled within the training ranges)")
+    x.add_argument("--json", action="store_true")
+    return parser
+
+
+def _report_lines(name: str, report: Report) -> list[str]:
+    lines = [f"{name.capitalize()} accuracy: {report.summary()}  (log-loss {report.log_loss:.4f})"]
+    for row in report.per_class():
+        lines.append(f"  {row['name']:>12}: {row['correct']:>4} correct {row['wrong']:>4} wrong"
+                     f"  accuracy {row['accuracy']:.2%}  precision {row['precision']:.3f}"
+                     f"  recall {row['recall']:.3f}  F1 {row['f1']:.3f}")
+    return lines
+
+
+def _report_json(report: Report) -> dict:
+    data = report.to_dict()
+    return {"accuracy": data["accuracy"], "n": data["n"], "n_correct": data["n_correct"],
+            "log_loss": data["log_loss"], "per_class": data["per_class"],
+            "confusion_matrix": data["confusion"], "class_names": data["class_names"],
+            "macro": data["macro"], "weighted": data["weighted"], "binary": data["binary"]}
+
+
+def cmd_train(args: argparse.Namespace, say) -> dict:
+    table = read_table(args.train_file, header=args.header)
+    frame = table.frame
+    schema = infer_schema(frame, args.label)
+    test_frame = None
+    if args.test:
+        test_table = read_table(args.test, header=table.has_header,
+                                names=None if table.has_header else list(frame.columns))
+        test_frame = test_table.frame
+    prepared = prepare(frame, schema, test_frame, args.test_fraction, args.validation_fraction,
+                       args.seed, args.scaling, table.name)
+    enc = prepared.encoder
+    say(f"Read {table.name}: {len(frame)} rows, {len(frame.columns)} columns "
+        f"({table.delimiter_name}-separated, {'a' if table.has_header else 'no'} header)")
+    counts = frame[schema.label].value_counts()
+    say(f"Label '{schema.label}': {len(enc.class_names)} classes ("
+        + ", ".join(f"{c} {counts.get(c, 0)}" for c in enc.class_names) + ")")
+    for c in enc.columns:
+        say(f"  {c.name}: {c.describe()}")
+    for problem in prepared.warnings[:5]:
+        say(f"  warning: {problem}")
+    parts = ", ".join(f"{name} {len(rows)}" for name, rows in prepared.parts.items())
+    say(f"Rows: {parts}" + (f" (test from {Path(args.test).name})" if args.test else
+                             f" (stratified split, seed {args.seed})"))
+    say("First encoded rows:")
+    for _, row in enc.preview(prepared.parts["train"], 3).iterrows():
+        say(f"  {row['raw']:<40} ->  {row['encoded']}")
+    model_cfg = ModelConfig(args.hidden, args.activation, args.dropout, args.binary_head)
+    train_cfg = TrainConfig(args.optimizer, args.lr, args.momentum, args.batch_size, args.epochs,
+                            args.weight_decay, args.seed, args.patience, args.checkpoint_every,
+                            args.device, args.threads)
+    out = Path(args.out)
+    checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else out / "checkpoints"
+    log_every = args.log_every or max(1, args.epochs // 10)
+
+    def on_epoch(stats: EpochStats) -> None:
+        if stats.epoch % log_every == 0 or stats.epoch == args.epochs:
+            evaluation = (f"  {prepared.train_data().eval_name} {stats.eval_accuracy:.2%}"
+                          if stats.eval_accuracy is not None else "")
+            say(f"  epoch {stats.epoch:>5}  loss {stats.train_loss:.4f}  "
+                f"train {stats.train_accuracy:.2%}{evaluation}")
+
+    n_out = model_cfg.outputs(len(enc.class_names))
+    say(f"Network: {model_cfg.describe(enc.n_features, len(enc.class_names))} "
+        f"{model_cfg.activation}, {'BCE on one sigmoid output' if n_out == 1 else 'cross-entropy'}"
+        f"; {train_cfg.optimizer} lr {train_cfg.lr}, batch {train_cfg.batch_size}, "
+        f"{train_cfg.epochs} epochs" + (f", resuming from {args.resume}" if args.resume else ""))
+    run = fit(prepared, model_cfg, train_cfg, on_epoch, None,
+              checkpoint_dir if args.checkpoint_every else None, args.resume)
+    say(f"Trained {len(run.history.epochs)} epochs on {run.history.device} in "
+        f"{run.history.train_seconds:.2f} s, {count_parameters(run.model)} parameters"
+        + (f" (early stop, best epoch {run.history.best_epoch})"
+           if run.history.stopped == "early" else ""))
+    for name in ("train", "test"):
+        for line in _report_lines(name, run.reports[name]):
+            say(line)
+    save_bundle(run.bundle, out)
+    say(f"Saved the bundle to {out}/ (model.pt + bundle.json)")
+    train_r, test_r = run.reports["train"], run.reports["test"]
+    return {"train_accuracy": train_r.accuracy, "test_accuracy": test_r.accuracy,
+            "train_correct": train_r.n_correct, "train_rows": train_r.n,
+            "test_correct": test_r.n_correct, "test_rows": test_r.n,
+            "per_class": test_r.per_class(), "confusion_matrix": test_r.confusion.tolist(),
+            "class_names": enc.class_names, "epochs_run": len(run.history.epochs),
+            "stopped": run.history.stopped, "device": run.history.device,
+            "train_seconds": run.history.train_seconds,
+            "architecture": run.bundle.architecture, "bundle": str(out)}
+
+
+def cmd_evaluate(args: argparse.Namespace, say) -> dict:
+    bundle = load_bundle(args.bundle)
+    table = read_like(args.data_file, bundle.schema)
+    X = bundle.encoder.transform(table.frame, unknown="zeros")
+    report = evaluate(bundle.build_model(), X, bundle.encoder.encode_labels(table.frame),
+                      bundle.class_names)
+    say(f"Model {bundle.architecture} on {table.name} ({len(table.frame)} rows)")
+    for line in _report_lines("data", report):
+        say(line)
+    return _report_json(report)
+
+
+def cmd_predict(args: argparse.Namespace, say) -> dict:
+    bundle = load_bundle(args.bundle)
+    predictor = Predictor(bundle)
+    if args.row:
+        frames = [read_like(row.encode(), bundle.schema, "--row", header=False).frame
+                  for row in args.row]
+        frame = pd.concat(frames, ignore_index=True)
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    else:
+        frame = read_like(args.input, bundle.schema).frame
+    result = predictor.predict(frame, unknown=args.unknown, strict=False)
+    for problem in result.problems:
+        say(f"{problem.severity}: {problem}")
+    rows = []
+    for i, label, probs in zip(result.index, result.labels, result.probabilities):
+        shown = "  ".join(f"{c} {p:.4f}" for c, p in zip(result.class_names, probs))
+        say(f"{frame.index.name or 'row'} {i}: {label if label is not None else '(not predicted)'}"
+            f"   [{shown}]")
+        rows.append({"row": int(i), "label": label,
+                     "probabilities": dict(zip(result.class_names, map(float, probs)))})
+    errors = [p for p in result.problems if p.severity == "error"]
+    if errors:
+        raise StudioError(f"{sum(label is None for label in result.labels)} of "
+                          f"{len(result.labels)} rows could not be predicted: {errors[0]}")
+    return {"predictions": rows, "class_names": result.class_names}
+
+
+def cmd_export(args: argparse.Namespace, say) -> dict:
+    bundle = load_bundle(args.bundle)
+    if args.check:
+        frame = read_like(args.check, bundle.schema).frame
+        X = bundle.encoder.transform(frame, unknown="zeros")
+    else:
+        X = _sample_features(bundle)
+    check = export_onnx(bundle, args.onnx, X)
+    say(f"Wrote {args.onnx} ({Path(args.onnx).stat().st_size} bytes): input 'features' "
+        f"float32 [batch, {bundle.encoder.n_features}], output 'probabilities' "
+        f"[batch, {len(bundle.class_names)}]")
+    say(check.summary())
+    return {"onnx": args.onnx, "max_abs_diff": check.max_abs_diff, "rows": check.rows,
+            "labels_equal": check.labels_equal, "onnxruntime": check.onnxruntime_version,
+            "opset": check.opset}
+
+
+def _sample_features(bundle: Bundle, rows: int = 256) -> np.ndarray:
+    """Encoded rows spread over the training ranges, for checking an export without data."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c.name: (rng.uniform(c.low, c.high, rows) if c.kind == "numeric"
+                                   else rng.choice(c.levels, rows))
+                          for c in bundle.encoder.columns})
+    return bundle.encoder.transform(frame.astype(object), unknown="zeros")
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "export": cmd_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    as_json = getattr(args, "json", False)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    try:
+        result = COMMANDS[args.command](args, say)
+    except (StudioError, ValueError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,29 @@
+"""Errors the engine raises for bad input: one readable line each, never a traceback."""
+from __future__ import annotations
+
+
+class StudioError(Exception):
+    """Base of every user-facing engine error; str(err) is the one-line message."""
+
+
+class TableError(StudioError):
+    """A table could not be read or does not fit its limits; names file, line and column."""
+
+    def __init__(self, message: str, source: str | None = None,
+                 line: int | None = None, column: str | None = None) -> None:
+        self.source, self.line, self.column, self.reason = source, line, column, message
+        where = [p for p in (source, f"line {line}" if line else None,
+                             f"column '{column}'" if column else None) if p]
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class SchemaError(StudioError):
+    """The chosen roles/kinds cannot be used for training (e.g. a label with one class)."""
+
+
+class InputError(StudioError):
+    """Raw values given for prediction do not match the schema."""
+
+
+class BundleError(StudioError):
+    """A saved model bundle is missing, damaged or not one of ours."""

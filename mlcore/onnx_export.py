@@ -1,0 +1,145 @@
+"""ONNX export of the network (encoded features in, probabilities out), built node by node
+from the bundle's weights and checked against PyTorch with onnxruntime before it is offered.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from .bundle import Bundle
+from .errors import StudioError
+from .metrics import predict_probabilities
+
+OPSET = 17        # loads in every onnxruntime release since 1.14
+IR_VERSION = 8
+TOLERANCE = 1e-4
+
+
+class ExportError(StudioError):
+    """The exported graph does not agree with PyTorch, or could not be written."""
+
+
+@dataclass
+class ParityCheck:
+    """How far onnxruntime's probabilities are from PyTorch's on the check rows."""
+
+    rows: int
+    max_abs_diff: float
+    labels_equal: bool
+    onnxruntime_version: str
+    opset: int
+
+    def summary(self) -> str:
+        return (f"onnxruntime {self.onnxruntime_version} matches PyTorch on {self.rows} rows: "
+                f"max |difference| {self.max_abs_diff:.2e}, labels "
+                f"{'identical' if self.labels_equal else 'DIFFERENT'} (opset {self.opset})")
+
+
+def mlp_graph_parts(model: nn.Module, x: str, prefix: str = "mlp"
+                    ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
+    """Nodes and weights computing class probabilities from the float tensor named `x`."""
+    nodes: list[onnx.NodeProto] = []
+    weights: list[onnx.TensorProto] = []
+    current = x
+    for i, layer in enumerate(model):
+        out = f"{prefix}_{i}"
+        if isinstance(layer, nn.Linear):
+            w, b = f"{out}_weight", f"{out}_bias"
+            weights += [numpy_helper.from_array(layer.weight.detach().cpu().numpy(), w),
+                        numpy_helper.from_array(layer.bias.detach().cpu().numpy(), b)]
+            nodes.append(helper.make_node("Gemm", [current, w, b], [out], transB=1))
+        elif isinstance(layer, nn.Tanh):
+            nodes.append(helper.make_node("Tanh", [current], [out]))
+        elif isinstance(layer, nn.ReLU):
+            nodes.append(helper.make_node("Relu", [current], [out]))
+        elif isinstance(layer, nn.Sigmoid):
+            nodes.append(helper.make_node("Sigmoid", [current], [out]))
+        elif isinstance(layer, nn.LeakyReLU):
+            nodes.append(helper.make_node("LeakyRelu", [current], [out],
+                                          alpha=layer.negative_slope))
+        elif isinstance(layer, nn.SiLU):
+            nodes += [helper.make_node("Sigmoid", [current], [f"{out}_s"]),
+                      helper.make_node("Mul", [current, f"{out}_s"], [out])]
+        elif isinstance(layer, nn.GELU):  # exact GELU: x/2 * (1 + erf(x / sqrt 2))
+            weights += [numpy_helper.from_array(np.array(2 ** -0.5, np.float32), f"{out}_c"),
+                        numpy_helper.from_array(np.array(0.5, np.float32), f"{out}_h"),
+                        numpy_helper.from_array(np.array(1.0, np.float32), f"{out}_one")]
+            nodes += [helper.make_node("Mul", [current, f"{out}_c"], [f"{out}_a"]),
+                      helper.make_node("Erf", [f"{out}_a"], [f"{out}_e"]),
+                      helper.make_node("Add", [f"{out}_e", f"{out}_one"], [f"{out}_p"]),
+                      helper.make_node("Mul", [current, f"{out}_h"], [f"{out}_x"]),
+                      helper.make_node("Mul", [f"{out}_x", f"{out}_p"], [out])]
+        else:  # dropout is the identity at inference
+            continue
+        current = out
+    probabilities = f"{prefix}_probabilities"
+    if model[-1].out_features == 1:  # sigmoid head: [1 - p, p]
+        weights.append(numpy_helper.from_array(np.array(1.0, np.float32), f"{prefix}_one"))
+        nodes += [helper.make_node("Sigmoid", [current], [f"{prefix}_p1"]),
+                  helper.make_node("Sub", [f"{prefix}_one", f"{prefix}_p1"], [f"{prefix}_p0"]),
+                  helper.make_node("Concat", [f"{prefix}_p0", f"{prefix}_p1"], [probabilities],
+                                   axis=1)]
+    else:
+        nodes.append(helper.make_node("Softmax", [current], [probabilities], axis=1))
+    return nodes, weights, probabilities
+
+
+def metadata(bundle: Bundle) -> dict[str, str]:
+    """What a reader of the file should know without our code."""
+    test = bundle.metrics.get("test", {})
+    return {"class_names": ",".join(bundle.class_names),
+            "feature_names": ",".join(bundle.encoder.feature_names),
+            "architecture": bundle.architecture,
+            "test_accuracy": f"{test.get('accuracy', float('nan')):.4f}",
+            "producer": "Classifier Studio mlcore " + bundle.versions.get("mlcore", "")}
+
+
+def features_model(bundle: Bundle) -> onnx.ModelProto:
+    """Graph: input `features` float32 [batch, n_features] -> `probabilities` [batch, k]."""
+    nodes, weights, out = mlp_graph_parts(bundle.build_model(), "features")
+    nodes.append(helper.make_node("Identity", [out], ["probabilities"]))
+    graph = helper.make_graph(
+        nodes, "classifier", [helper.make_tensor_value_info(
+            "features", TensorProto.FLOAT, ["batch", bundle.encoder.n_features])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                       ["batch", len(bundle.class_names)])], weights)
+    return finalize(graph, bundle, [("", OPSET)])
+
+
+def finalize(graph: onnx.GraphProto, bundle: Bundle,
+             opsets: list[tuple[str, int]]) -> onnx.ModelProto:
+    """Wrap a graph as a checked model with our IR version, opsets and metadata."""
+    model = helper.make_model(graph, producer_name="classifier-studio",
+                              opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, metadata(bundle))
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_onnx(bundle: Bundle, path: Path | str, X_check: np.ndarray,
+                tolerance: float = TOLERANCE) -> ParityCheck:
+    """Write model.onnx (one file, no external data) and verify it with onnxruntime on
+    X_check; remove the file and raise ExportError if it differs by more than `tolerance`."""
+    import onnxruntime
+
+    path = Path(path)
+    model = features_model(bundle)
+    path.write_bytes(model.SerializeToString())
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    X_check = np.asarray(X_check, dtype=np.float32)
+    got = session.run(["probabilities"], {"features": X_check})[0]
+    want = predict_probabilities(bundle.build_model(), X_check)
+    check = ParityCheck(len(X_check), float(np.abs(got - want).max()) if len(X_check) else 0.0,
+                        bool((got.argmax(1) == want.argmax(1)).all()),
+                        onnxruntime.__version__, OPSET)
+    if check.max_abs_diff > tolerance:
+        path.unlink(missing_ok=True)
+        raise ExportError(f"the ONNX graph differs from PyTorch by {check.max_abs_diff:.2e} "
+                          f"(limit {tolerance:.0e}); not exported")
+    return check

@@ -1,0 +1,122 @@
+"""Predict from raw values (a dict, rows, or a DataFrame) with a bundle, after checking them
+against the schema; also the decision-boundary grid over two numeric features."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .bundle import Bundle
+from .encoder import Problem
+from .errors import InputError
+from .metrics import predict_classes, predict_probabilities
+
+Rows = Mapping[str, Any] | Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] | pd.DataFrame
+
+
+@dataclass
+class Prediction:
+    """Labels (None where a row had an error), probabilities (NaN there) and problems."""
+
+    labels: list[str | None]
+    probabilities: np.ndarray
+    class_names: list[str]
+    problems: list[Problem]
+    index: list[int]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per input: predicted label, then P(class) per class."""
+        out = pd.DataFrame({"predicted": self.labels}, index=self.index)
+        for i, name in enumerate(self.class_names):
+            out[f"P({name})"] = self.probabilities[:, i]
+        return out
+
+
+def _as_text(value: Any) -> Any:
+    """Cells as the reader would give them: None for missing, 3.0 as '3' for category lookups."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip() or None
+
+
+class Predictor:
+    """A bundle's encoder and network ready to label raw rows."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.encoder = bundle.encoder
+        self.model = bundle.build_model()
+        self.features = [c.name for c in bundle.encoder.columns]
+
+    def to_frame(self, rows: Rows) -> pd.DataFrame:
+        """Normalise input to a frame of text cells: a dict is one row; a list row holds the
+        feature values in order (or every column of the training file)."""
+        if isinstance(rows, pd.DataFrame):
+            frame = rows.copy()
+        else:
+            rows = [rows] if isinstance(rows, Mapping) else list(rows)
+            if rows and not isinstance(rows[0], Mapping):
+                all_columns = self.bundle.schema.names
+                names = {len(self.features): self.features, len(all_columns): all_columns}
+                widths = {len(r) for r in rows}
+                if len(widths) != 1 or widths.pop() not in names:
+                    raise InputError(f"each row needs {len(self.features)} values "
+                                     f"({', '.join(self.features)})")
+                rows = [dict(zip(names[len(r)], r)) for r in rows]
+            frame = pd.DataFrame(list(rows), index=range(1, len(rows) + 1))
+            frame.index.name = "row"
+        return frame.map(_as_text).astype(object)
+
+    def predict(self, rows: Rows, unknown: str = "error", strict: bool = True) -> Prediction:
+        """Label every row. strict: raise InputError on the first bad row; otherwise predict
+        the good rows and report the bad ones in `problems`."""
+        frame = self.to_frame(rows)
+        problems = self.encoder.check(frame, unknown)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors and (strict or any(p.column not in frame.columns for p in errors)):
+            more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+            raise InputError(f"{errors[0]}{more}")
+        bad = {p.row for p in errors}
+        good = [i for i in frame.index if i not in bad]
+        probabilities = np.full((len(frame), len(self.encoder.class_names)), np.nan)
+        labels: list[str | None] = [None] * len(frame)
+        if good:
+            rows_ok = frame.loc[good]
+            probs = predict_probabilities(self.model, self.encoder.transform(rows_ok, unknown))
+            positions = [frame.index.get_loc(i) for i in good]
+            probabilities[positions] = probs
+            for p, c in zip(positions, predict_classes(probs)):
+                labels[p] = self.encoder.class_names[c]
+        return Prediction(labels, probabilities, list(self.encoder.class_names), problems,
+                          list(frame.index))
+
+    def decision_grid(self, frame: pd.DataFrame, x: str, y: str, steps: int = 60) -> dict:
+        """Predicted class over a grid of two numeric features, others held at their training
+        median (numeric) or most frequent level; the plot builder draws it."""
+        columns = {c.name: c for c in self.encoder.columns}
+        for name in (x, y):
+            if name not in columns or columns[name].kind != "numeric":
+                raise InputError(f"'{name}' is not a numeric feature")
+        base = {}
+        for c in self.encoder.columns:
+            if c.kind == "numeric":
+                base[c.name] = c.fill
+            else:
+                values = frame[c.name].dropna().astype(str)
+                base[c.name] = values.mode().iloc[0] if len(values) else c.levels[0]
+        span = {n: (columns[n].low, columns[n].high) for n in (x, y)}
+        pad = {n: 0.05 * (hi - lo or 1.0) for n, (lo, hi) in span.items()}
+        xs = np.linspace(span[x][0] - pad[x], span[x][1] + pad[x], steps)
+        ys = np.linspace(span[y][0] - pad[y], span[y][1] + pad[y], steps)
+        gx, gy = np.meshgrid(xs, ys)
+        grid = pd.DataFrame({**{k: [v] * gx.size for k, v in base.items()},
+                             x: gx.ravel(), y: gy.ravel()})
+        probs = predict_probabilities(self.model, self.encoder.transform(grid, "zeros"))
+        return {"x_name": x, "y_name": y, "xs": xs.tolist(), "ys": ys.tolist(),
+                "predicted": predict_classes(probs).reshape(gy.shape).tolist(),
+                "confidence": probs.max(axis=1).reshape(gy.shape).tolist(),
+                "class_names": list(self.encoder.class_names)}

@@ -1,0 +1,235 @@
+"""The training loop: tensors on the device, batches by slicing a seeded permutation.
+
+Progress leaves through `on_epoch`; a `threading.Event` stops it cleanly; checkpoints every
+N epochs hold everything needed for a resumed run to be bit-identical to an unbroken one.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .device import describe_device, resolve_device
+from .errors import BundleError
+from .model import loss_function, set_dropout_generator
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+# settings that must match for a resumed run to continue the same run
+RESUME_MUST_MATCH = ("optimizer", "lr", "momentum", "batch_size", "weight_decay", "seed",
+                     "patience")
+
+
+@dataclass
+class TrainConfig:
+    """How to train. `epochs` is the total, also when resuming; `patience` > 0 turns on
+    early stopping on the validation loss; `threads` sets torch's intra-op threads."""
+
+    optimizer: str = "adam"
+    lr: float = 0.01
+    momentum: float = 0.9
+    batch_size: int = 16
+    epochs: int = 100
+    weight_decay: float = 0.0
+    seed: int = 1
+    patience: int = 0
+    checkpoint_every: int = 0
+    device: str = "auto"
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer '{self.optimizer}' "
+                             f"(choose {', '.join(OPTIMIZERS)})")
+        if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("lr must be > 0, batch size and epochs >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class EpochStats:
+    """Metrics after one epoch; eval_* refer to the validation set, or the test set."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    eval_loss: float | None
+    eval_accuracy: float | None
+    elapsed_s: float
+
+
+@dataclass
+class History:
+    """Every epoch's stats, plus how the run ended and where it ran."""
+
+    epochs: list[EpochStats] = field(default_factory=list)
+    eval_name: str | None = None
+    device: str = ""
+    stopped: str = ""           # "" (ran all epochs), "early" or "user"
+    best_epoch: int | None = None
+    train_seconds: float = 0.0  # the training loop alone
+
+    @property
+    def last(self) -> EpochStats | None:
+        return self.epochs[-1] if self.epochs else None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "epochs": [asdict(e) for e in self.epochs]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        return cls(**{**data, "epochs": [EpochStats(**e) for e in data["epochs"]]})
+
+
+@dataclass
+class TrainData:
+    """Encoded training rows and an optional evaluation set named 'validation' or 'test'."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    X_eval: torch.Tensor | None = None
+    y_eval: torch.Tensor | None = None
+    eval_name: str | None = None
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _measure(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean loss and accuracy in one batched forward pass, in eval mode."""
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        logits = model(X)
+        loss = loss_function(logits, y).item()
+        predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+        accuracy = (predicted == y).float().mean().item()
+    model.train(was_training)
+    return loss, accuracy
+
+
+def train(model: nn.Module, data: TrainData, config: TrainConfig,
+          on_epoch: Callable[[EpochStats], None] | None = None,
+          stop: threading.Event | None = None,
+          checkpoint_dir: Path | str | None = None,
+          resume: Path | str | None = None) -> History:
+    """Train `model` in place and return its History (best weights restored after an
+    early stop; what was learned kept after a user stop)."""
+    if config.patience and data.eval_name != "validation":
+        raise ValueError("early stopping needs a validation set (set a validation fraction)")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    model.to(device)
+    X, y = data.X.to(device), data.y.to(device)
+    X_eval = data.X_eval.to(device) if data.X_eval is not None else None
+    y_eval = data.y_eval.to(device) if data.y_eval is not None else None
+    optimizer = make_optimizer(model, config)
+    order_rng = torch.Generator().manual_seed(config.seed)
+    dropout_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
+    set_dropout_generator(model, dropout_rng)
+    history = History(eval_name=data.eval_name if X_eval is not None else None,
+                      device=describe_device(device))
+    best = {"loss": float("inf"), "epoch": None, "bad": 0, "state": None}
+    start = 0
+    if resume is not None:
+        start = _restore(load_checkpoint(resume), model, optimizer, order_rng, dropout_rng,
+                         history, best, config)
+    n, size = len(X), config.batch_size
+    began = time.perf_counter()
+    model.train()
+    for epoch in range(start + 1, config.epochs + 1):
+        order = torch.randperm(n, generator=order_rng).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for i in range(0, n, size):
+            batch = order[i:i + size]
+            xb, yb = X[batch], y[batch]
+            logits = model(xb)
+            loss = loss_function(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                loss_sum += loss.detach() * len(batch)
+                predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 \
+                    else logits.argmax(1)
+                correct += (predicted == yb).sum()
+            if stop is not None and stop.is_set():
+                history.stopped = "user"
+                break
+        if history.stopped:
+            break
+        eval_loss = eval_accuracy = None
+        if X_eval is not None:
+            eval_loss, eval_accuracy = _measure(model, X_eval, y_eval)
+        stats = EpochStats(epoch, loss_sum.item() / n, correct.item() / n, eval_loss,
+                           eval_accuracy, time.perf_counter() - began)
+        history.epochs.append(stats)
+        if config.patience:
+            if eval_loss < best["loss"]:
+                best.update(loss=eval_loss, epoch=epoch, bad=0,
+                            state={k: v.detach().clone() for k, v in model.state_dict().items()})
+            else:
+                best["bad"] += 1
+        if checkpoint_dir and config.checkpoint_every and epoch % config.checkpoint_every == 0:
+            save_checkpoint(Path(checkpoint_dir), {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "rng": {"order": order_rng.get_state(), "dropout": dropout_rng.get_state()},
+                "history": [asdict(e) for e in history.epochs], "early": best,
+                "config": config.to_dict()})
+        if on_epoch is not None:
+            on_epoch(stats)
+        if config.patience and best["bad"] >= config.patience:
+            history.stopped = "early"
+            break
+    history.train_seconds = time.perf_counter() - began
+    if config.patience and best["state"] is not None:
+        model.load_state_dict(best["state"])
+        history.best_epoch = best["epoch"]
+    model.eval()
+    return history
+
+
+def _restore(state: dict, model: nn.Module, optimizer: torch.optim.Optimizer,
+             order_rng: torch.Generator, dropout_rng: torch.Generator, history: History,
+             best: dict, config: TrainConfig) -> int:
+    """Load a checkpoint into the live objects; return the epoch it was written after."""
+    saved = state["config"]
+    different = [k for k in RESUME_MUST_MATCH if saved.get(k) != getattr(config, k)]
+    if different:
+        raise BundleError("the checkpoint was made with other settings: " + ", ".join(
+            f"{k}={saved.get(k)} (now {getattr(config, k)})" for k in different))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise BundleError("the checkpoint's network has another shape than this one "
+                          "(check hidden sizes and columns)") from None
+    optimizer.load_state_dict(state["optimizer"])
+    order_rng.set_state(state["rng"]["order"])
+    dropout_rng.set_state(state["rng"]["dropout"])
+    history.epochs = [EpochStats(**e) for e in state["history"]]
+    best.update(state["early"])
+    if state["epoch"] >= config.epochs:
+        raise BundleError(f"the checkpoint is already at epoch {state['epoch']}; "
+                          f"ask for more than {state['epoch']} epochs")
+    return int(state["epoch"])

@@ -1,0 +1,123 @@
+"""The workflow glue used by the CLI and the pages: split and encode a table, then fit,
+evaluate and bundle a model. Each step is also usable on its own."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .bundle import Bundle
+from .encoder import Encoder, Problem
+from .errors import SchemaError, TableError
+from .metrics import Report, evaluate
+from .model import ModelConfig, build_model
+from .schema import Schema, validate
+from .split import stratified_split
+from .table import Limits, Table, read_table
+from .training import EpochStats, History, TrainConfig, TrainData, train
+
+
+@dataclass
+class Prepared:
+    """The split rows, the encoder fitted on the training rows, and the encoded arrays."""
+
+    schema: Schema
+    encoder: Encoder
+    parts: dict[str, pd.DataFrame]                   # "train", "test", maybe "validation"
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]]  # same keys: (X float32, y int64)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def train_data(self) -> TrainData:
+        """Tensors for the trainer; validation (else test) is the per-epoch eval set."""
+        X, y = self.arrays["train"]
+        eval_name = "validation" if "validation" in self.arrays else "test"
+        X_eval, y_eval = self.arrays[eval_name]
+        return TrainData(torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(X_eval),
+                         torch.from_numpy(y_eval), eval_name)
+
+
+def prepare(frame: pd.DataFrame, schema: Schema, test_frame: pd.DataFrame | None = None,
+            test_fraction: float = 0.2, validation_fraction: float = 0.0, seed: int = 1,
+            scaling: str = "zscore", source: str | None = None) -> Prepared:
+    """Validate, split (given test rows, or stratified and seeded), fit the encoder on the
+    training rows and encode every part. Unseen categories in test rows become warnings."""
+    validate(frame, schema, source)
+    if test_frame is not None:
+        if list(test_frame.columns) != list(frame.columns):
+            raise SchemaError("the test file's columns differ from the training file's: "
+                              f"{list(test_frame.columns)} vs {list(frame.columns)}")
+        train_rows, test_rows = frame, test_frame
+    else:
+        train_rows, test_rows = stratified_split(frame, schema.label, test_fraction, seed)
+    parts = {"train": train_rows, "test": test_rows}
+    if validation_fraction:
+        parts["train"], parts["validation"] = stratified_split(
+            train_rows, schema.label, validation_fraction, seed + 1)
+    encoder = Encoder.fit(parts["train"], schema, scaling)
+    warnings = [p for name in parts if name != "train"
+                for p in encoder.check(parts[name], unknown="zeros")]
+    arrays = {name: (encoder.transform(rows, "error" if name == "train" else "zeros"),
+                     encoder.encode_labels(rows)) for name, rows in parts.items()}
+    return Prepared(schema, encoder, parts, arrays, warnings)
+
+
+@dataclass
+class Run:
+    """A finished training run: the model, its history, its reports and its bundle."""
+
+    model: nn.Module
+    history: History
+    reports: dict[str, Report]   # "train", "test" (and "validation")
+    bundle: Bundle
+
+
+def fit(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig,
+        on_epoch: Callable[[EpochStats], None] | None = None,
+        stop: threading.Event | None = None, checkpoint_dir: Path | str | None = None,
+        resume: Path | str | None = None) -> Run:
+    """Build the network, train it, evaluate every part and bundle the result."""
+    encoder = prepared.encoder
+    model = build_model(encoder.n_features, len(encoder.class_names), model_config,
+                        seed=train_config.seed)
+    history = train(model, prepared.train_data(), train_config, on_epoch, stop,
+                    checkpoint_dir, resume)
+    model.cpu()
+    return finish(model, history, prepared, model_config, train_config)
+
+
+def finish(model: nn.Module, history: History, prepared: Prepared, model_config: ModelConfig,
+           train_config: TrainConfig) -> Run:
+    """Evaluate a trained model on every part and wrap it all in a Bundle."""
+    names = prepared.encoder.class_names
+    reports = {name: evaluate(model, X, y, names) for name, (X, y) in prepared.arrays.items()}
+    metrics = {name: {k: v for k, v in report.to_dict().items() if k != "misclassified"}
+               for name, report in reports.items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    bundle = Bundle(prepared.schema, prepared.encoder, model_config, train_config, state,
+                    metrics, history.to_dict())
+    return Run(model, history, reports, bundle)
+
+
+def read_like(source: bytes | str | Path, schema: Schema, name: str | None = None,
+              header: bool | None = None, limits: Limits = Limits()) -> Table:
+    """Read rows meant for a trained model: with a header naming its columns, or without one
+    holding every column of the training file (or just the feature columns) in order."""
+    features = [c.name for c in schema.features]
+    table = read_table(source, name, header=header, limits=limits)
+    if table.has_header and not set(features) <= set(table.frame.columns):
+        table = read_table(source, name, header=False, limits=limits)
+    if not table.has_header:
+        width = len(table.frame.columns)
+        names = {len(schema.names): schema.names, len(features): features}.get(width)
+        if names is None:
+            raise TableError(f"found {width} columns; expected {len(schema.names)} "
+                             f"({', '.join(schema.names)}) or the {len(features)} feature "
+                             "columns", table.name)
+        table.frame.columns = list(names)
+    return table
