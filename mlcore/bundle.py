@@ -8,6 +8,7 @@ import io
 import json
 import platform
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,13 +115,19 @@ def save_bundle(bundle: Bundle, directory: Path | str) -> Path:
 
 def bundle_to_zip(bundle: Bundle) -> bytes:
     """The bundle as one .zip (bundle.json + model.pt), e.g. for a download."""
-    weights = io.BytesIO()
-    torch.save(bundle.state_dict, weights)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("bundle.json", json.dumps(bundle.to_json(), indent=1))
-        archive.writestr("model.pt", weights.getvalue())
+        archive.writestr("model.pt", state_dict_bytes(bundle))
     return out.getvalue()
+
+
+def state_dict_bytes(bundle: Bundle) -> bytes:
+    """The bare weights (`model.pt`, a state_dict of tensors) as bytes, e.g. for a download;
+    loads with torch.load(..., weights_only=True) into the network bundle.json describes."""
+    weights = io.BytesIO()
+    torch.save(bundle.state_dict, weights)
+    return weights.getvalue()
 
 
 def bundle_from_zip(data: bytes, where: str = "bundle.zip") -> Bundle:
@@ -139,7 +146,8 @@ def bundle_from_zip(data: bytes, where: str = "bundle.zip") -> Bundle:
                 raise BundleError(f"{where}: the bundle unpacks to more than "
                                   f"{MAX_ZIP_BYTES / 1e6:.0f} MB")
             meta, weights = (archive.read(infos[m]) for m in MEMBERS)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+        # damaged data, an unsupported compression method, or a password
         raise BundleError(f"{where}: not a zip file (or a damaged one)") from None
     return _from_parts(meta, weights, where)
 

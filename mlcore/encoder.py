@@ -77,7 +77,7 @@ def _fit_numeric(name: str, raw: pd.Series, scaling: str) -> ColumnEncoding:
     values = numeric_values(raw).dropna()
     low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
     center, scale = 0.0, 1.0
-    if scaling == "zscore":
+    if scaling == "zscore" and len(values):
         center, scale = float(values.mean()), float(values.std(ddof=0))
     elif scaling == "minmax":
         center, scale = low, high - low
@@ -186,7 +186,7 @@ class Encoder:
                 blocks.append(((values - c.center) / c.scale)[:, None])
                 continue
             text = raw.map(lambda v: MISSING_LEVEL if v is None or v != v else str(v))
-            codes = pd.Categorical(text, categories=c.levels).codes.astype(np.int64)
+            codes = pd.Index(c.levels).get_indexer(text).astype(np.int64)  # unknown: -1
             if c.kind == "binary":  # level 0 -> -1, level 1 -> +1, missing/unknown -> 0
                 blocks.append(np.select([codes == 0, codes == 1], [-1.0, 1.0], 0.0)[:, None])
             else:  # one-hot; unknown (code -1) picks the all-zeros row

@@ -99,6 +99,11 @@ class Report:
                  "probabilities": [round(float(p), 6) for p in self.probabilities[i]]}
                 for i in wrong]
 
+    def cell_positions(self, actual: int, predicted: int) -> list[int]:
+        """Positions (in the evaluated rows) behind one confusion cell: rows of class
+        `actual` that were predicted as class `predicted`."""
+        return np.flatnonzero((self.targets == actual) & (self.predicted == predicted)).tolist()
+
     def at_threshold(self, threshold: float) -> Report:
         """The same evaluation with another decision threshold (two classes)."""
         return Report(self.class_names, self.probabilities, self.targets, threshold)

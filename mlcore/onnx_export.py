@@ -3,11 +3,13 @@ from the bundle's weights and checked against PyTorch with onnxruntime before it
 """
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
+import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
@@ -143,3 +145,26 @@ def export_onnx(bundle: Bundle, path: Path | str, X_check: np.ndarray,
         raise ExportError(f"the ONNX graph differs from PyTorch by {check.max_abs_diff:.2e} "
                           f"(limit {tolerance:.0e}); not exported")
     return check
+
+
+def check_features(bundle: Bundle, frame: pd.DataFrame | None = None,
+                   rows: int = 256, seed: int = 0) -> np.ndarray:
+    """Encoded rows to check an export on: `frame`'s rows (unseen categories as zeros), or
+    without rows, values spread over the training ranges and known categories."""
+    if frame is not None and len(frame):
+        return bundle.encoder.transform(frame, unknown="zeros")
+    rng = np.random.default_rng(seed)
+    spread = pd.DataFrame({c.name: (rng.uniform(c.low, c.high, rows) if c.kind == "numeric"
+                                    else rng.choice(c.levels, rows))
+                           for c in bundle.encoder.columns})
+    return bundle.encoder.transform(spread.astype(object), unknown="zeros")
+
+
+def onnx_bytes(bundle: Bundle, X_check: np.ndarray,
+               tolerance: float = TOLERANCE) -> tuple[bytes, ParityCheck]:
+    """export_onnx into a temporary file and return its bytes with the parity check, e.g.
+    for a download; raises ExportError like export_onnx when the graph disagrees."""
+    with tempfile.TemporaryDirectory(prefix="studio-onnx-") as folder:
+        path = Path(folder) / "model.onnx"
+        check = export_onnx(bundle, path, X_check, tolerance)
+        return path.read_bytes(), check

@@ -120,10 +120,13 @@ def confusion_figure(
     class_names: Sequence[str],
     normalize: bool = False,
     title: str = "Confusion matrix",
+    clickable: bool = False,
 ) -> go.Figure:
     """Heatmap of actual (rows, top to bottom) vs predicted (columns) counts or row fractions.
 
     Each cell's customdata is ``[actual_index, predicted_index]`` so a page can react to clicks.
+    Plotly heatmaps emit no selection events, so ``clickable`` adds an invisible square marker
+    per cell (trace 1, same customdata, highlighted when selected) that a click selects.
     """
     counts = [[int(v) for v in row] for row in confusion]
     names = [str(n) for n in class_names]
@@ -144,9 +147,22 @@ def confusion_figure(
                                           tickformat=".0%" if normalize else None),
         hovertemplate="Actual: %{y}<br>Predicted: %{x}<br>%{text}<extra></extra>", **zrange,
     ))
+    height = max(HEIGHT, min(520, 140 + 36 * len(names)))
+    if clickable:
+        fig.data[0].hoverinfo = "skip"  # the markers carry the hover text instead
+        cell = (height - 110) / len(names)  # plot-area pixels per row
+        flat = [(i, j) for i in range(len(names)) for j in range(len(names))]
+        fig.add_trace(go.Scatter(
+            x=[names[j] for _, j in flat], y=[names[i] for i, _ in flat], mode="markers",
+            customdata=[[i, j] for i, j in flat], text=[text[i][j] for i, j in flat],
+            marker=dict(symbol="square", size=max(10, min(90, 0.8 * cell)), opacity=0,
+                        color=TRAIN_COLOR),
+            selected=dict(marker=dict(opacity=0.25)), unselected=dict(marker=dict(opacity=0)),
+            showlegend=False, hovertemplate="Actual: %{y}<br>Predicted: %{x}<br>%{text}"
+                                            "<br>click to list these rows<extra></extra>"))
     fig.update_xaxes(title_text="Predicted class", type="category", side="bottom")
     fig.update_yaxes(title_text="Actual class", type="category", autorange="reversed")
-    return _style(fig, title, height=max(HEIGHT, min(520, 140 + 36 * len(names))))
+    return _style(fig, title, height=height)
 
 
 def per_class_accuracy_figure(per_class: Sequence[Mapping]) -> go.Figure:

@@ -3,7 +3,7 @@ against the schema; also the decision-boundary grid over two numeric features.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,7 @@ import pandas as pd
 from .bundle import Bundle
 from .encoder import Problem
 from .errors import InputError
-from .metrics import predict_classes, predict_probabilities
+from .metrics import Report, predict_classes, predict_probabilities
 
 Rows = Mapping[str, Any] | Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] | pd.DataFrame
 
@@ -32,6 +32,20 @@ class Prediction:
         for i, name in enumerate(self.class_names):
             out[f"P({name})"] = self.probabilities[:, i]
         return out
+
+    def score(self, actual: Sequence[Any]) -> tuple[Report | None, int]:
+        """Evaluate against each row's true label (e.g. a label column in the uploaded file):
+        a Report over the rows that were predicted and whose label is a known class (None
+        when there are none), and how many rows were left out."""
+        index = {name: i for i, name in enumerate(self.class_names)}
+        targets = [index.get(_as_text(value), -1) for value in actual]
+        keep = [i for i, (label, target) in enumerate(zip(self.labels, targets))
+                if label is not None and target >= 0]
+        if not keep:
+            return None, len(targets)
+        report = Report(list(self.class_names), self.probabilities[keep],
+                        np.array([targets[i] for i in keep]))
+        return report, len(targets) - len(keep)
 
 
 def _as_text(value: Any) -> Any:

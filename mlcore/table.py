@@ -61,7 +61,7 @@ def read_table(source: bytes | str | Path, name: str | None = None,
     name = name or "table"
     if len(data) > limits.max_bytes:
         raise TableError(_too_big(len(data), limits), name)
-    lines = _content_lines(_decode(data, name))
+    lines = _content_lines(_decode(data, name), name)
     if not lines:
         raise TableError("the file is empty (no data rows)", name)
     delimiter = _sniff_delimiter([text for _, text in lines[:SNIFF_LINES]], name)
@@ -109,10 +109,11 @@ def _decode(data: bytes, name: str) -> str:
                          "as UTF-8 (plain text)", name, line) from None
 
 
-def _content_lines(text: str) -> list[tuple[int, str]]:
+def _content_lines(text: str, name: str) -> list[tuple[int, str]]:
     """Number the lines from 1 and drop blank and '#' comment lines."""
     if "\x00" in text:
-        raise TableError("the file holds binary data (NUL bytes), not a text table")
+        raise TableError("the file holds binary data (NUL bytes), not a text table", name,
+                         text.count("\n", 0, text.index("\x00")) + 1)
     return [(i, line) for i, line in enumerate(text.splitlines(), start=1)
             if line.strip() and not line.lstrip().startswith("#")]
 

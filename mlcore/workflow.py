@@ -104,6 +104,32 @@ def finish(model: nn.Module, history: History, prepared: Prepared, model_config:
     return Run(model, history, reports, bundle)
 
 
+def evaluate_bundle(bundle: Bundle, frame: pd.DataFrame, test_frame: pd.DataFrame | None = None,
+                    test_fraction: float = 0.2, seed: int = 1
+                    ) -> tuple[dict[str, Report], dict[str, pd.DataFrame]]:
+    """Evaluate a saved model on a labelled table split as `prepare` splits it (the given
+    test rows, or a stratified seeded fraction): reports and rows per part, "train" and
+    "test". Raises SchemaError when the table lacks a column the model needs, InputError
+    for a label the model does not know or text in a numeric column."""
+    encoder = bundle.encoder
+    needed = [c.name for c in encoder.columns] + [encoder.label]
+    for rows in (frame, test_frame):
+        missing = [name for name in needed if rows is not None and name not in rows.columns]
+        if missing:
+            raise SchemaError(f"the table has no column {', '.join(map(repr, missing))}; "
+                              f"the model needs {', '.join(needed)}")
+    if test_frame is not None:
+        parts = {"train": frame, "test": test_frame}
+    else:
+        train_rows, test_rows = stratified_split(frame, encoder.label, test_fraction, seed)
+        parts = {"train": train_rows, "test": test_rows}
+    model = bundle.build_model()
+    reports = {name: evaluate(model, encoder.transform(rows, "zeros"),
+                              encoder.encode_labels(rows), encoder.class_names)
+               for name, rows in parts.items()}
+    return reports, parts
+
+
 def read_like(source: bytes | str | Path, schema: Schema, name: str | None = None,
               header: bool | None = None, limits: Limits = Limits()) -> Table:
     """Read rows meant for a trained model: with a header naming its columns, or without one

@@ -1,0 +1,305 @@
+"""Evaluate page: how good the model is, where it goes wrong, and the rows behind each
+mistake. Everything is computed by mlcore (Report, Predictor) and drawn by mlcore.plots."""
+import pandas as pd
+import streamlit as st
+
+from mlcore import plots
+from mlcore.schema import numeric_values
+from ui import state
+
+OVERFIT_POINTS = 10  # train accuracy this many points above test: say it may be overfitting
+
+st.title("Evaluate")
+st.caption("Step 3 of 5 · Accuracy with counts, results per class, the confusion matrix and "
+           "the rows behind each cell, the threshold for two classes, decision regions and "
+           "the training curves.")
+
+current = state.model()
+if current is None:
+    job = state.job()
+    if job is not None and job.active:
+        st.info("A model is training now. When it finishes, this page shows its accuracy with "
+                "counts, results per class, the confusion matrix and the rows behind it.")
+        st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
+    elif state.dataset() is None:
+        st.info("This page evaluates a trained model: train and test accuracy with counts, "
+                "precision, recall and F1 per class, the confusion matrix with the rows behind "
+                "each cell, and for two classes a threshold with ROC and PR curves. "
+                "There is no model yet: load a table first, then train on it.")
+        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
+        st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
+                     icon=":material/upload:")
+    else:
+        st.info("This page evaluates a trained model: train and test accuracy with counts, "
+                "precision, recall and F1 per class, the confusion matrix with the rows behind "
+                "each cell, and for two classes a threshold with ROC and PR curves. "
+                f"There is no model yet: train one on **{state.dataset().name}** first.")
+        st.page_link("pages/train.py", label="Step 2: train a model", icon=":material/model_training:")
+        st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
+                     icon=":material/upload:")
+    st.stop()
+
+bundle = current.bundle
+names = list(bundle.class_names)
+PART_TITLES = {"train": "Train", "validation": "Validation", "test": "Test"}
+st.markdown(f"Model **{bundle.architecture}** {bundle.model_config.activation} predicting "
+            f"**{bundle.encoder.label}** ({', '.join(names)}) · {current.origin}")
+
+
+def accuracy_section(summaries: dict[str, dict]) -> None:
+    """One metric per part with 'N of M correct' and log-loss; a note on overfitting."""
+    order = [p for p in ("train", "validation", "test") if p in summaries]
+    for column, part in zip(st.columns(len(order)), order):
+        s = summaries[part]
+        column.metric(f"{PART_TITLES[part]} accuracy", f"{s['accuracy']:.2%}", border=True,
+                      help=f"Share of the {part} rows whose predicted class is their class")
+        column.caption(f"{s['n_correct']} of {s['n']} correct · log-loss {s['log_loss']:.4f}")
+    if "train" in summaries and "test" in summaries:
+        gap = 100 * (summaries["train"]["accuracy"] - summaries["test"]["accuracy"])
+        if gap > OVERFIT_POINTS:
+            st.warning(f"Train accuracy is {gap:.1f} points above test accuracy: the network "
+                       "may be memorising its training rows (overfitting) rather than learning "
+                       "what carries over to new rows. Try fewer epochs, dropout, weight decay "
+                       "or early stopping on Train.", icon=":material/warning:")
+        elif gap < -OVERFIT_POINTS:
+            st.info(f"Test accuracy is {-gap:.1f} points above train accuracy. With few test "
+                    "rows this can be luck of the split; a larger test fraction gives a "
+                    "steadier number.", icon=":material/info:")
+
+
+def per_class_section(per_class: list[dict], averages: dict, where: str) -> None:
+    """Table (with macro and weighted rows), accuracy bars, and weak classes in words."""
+    rows = [{"class": r["name"], "correct": r["correct"], "wrong": r["wrong"],
+             "accuracy": r["accuracy"], "precision": r["precision"], "recall": r["recall"],
+             "F1": r["f1"], "support": r["support"]} for r in per_class]
+    total = sum(r["support"] for r in per_class)
+    for name in ("macro", "weighted"):
+        a = averages.get(name)
+        if a:
+            rows.append({"class": f"{name} average", "correct": None, "wrong": None,
+                         "accuracy": None, "precision": a["precision"], "recall": a["recall"],
+                         "F1": a["f1"], "support": total})
+    table, chart = st.columns([3, 2])
+    table.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        "accuracy": st.column_config.NumberColumn(format="percent",
+                                                  help="correct / support (= recall)"),
+        "precision": st.column_config.NumberColumn(
+            format="%.3f", help="of the rows predicted as this class, the share that are"),
+        "recall": st.column_config.NumberColumn(
+            format="%.3f", help="of the rows of this class, the share found"),
+        "F1": st.column_config.NumberColumn(format="%.3f",
+                                            help="harmonic mean of precision and recall"),
+        "support": st.column_config.NumberColumn(help=f"{where} rows of this class")})
+    table.caption("Macro average: the plain mean over classes (every class counts the same). "
+                  "Weighted average: weighted by support (big classes count more).")
+    chart.plotly_chart(plots.per_class_accuracy_figure(per_class), key="per_class_chart")
+    notes = []
+    for r in per_class:
+        if r["support"] and r.get("predicted", 1) == 0:
+            notes.append(f"The model never predicts **{r['name']}**: all {r['support']} "
+                         f"{where} rows of that class are given another class.")
+        elif r["support"] and r["correct"] == 0:
+            notes.append(f"**{r['name']}** is always wrong: none of its {r['support']} "
+                         f"{where} rows is predicted correctly.")
+    if notes:
+        st.warning("  \n".join(notes), icon=":material/warning:")
+    else:
+        weakest = min(per_class, key=lambda r: (r["accuracy"], r["name"]))
+        st.caption(f"Every class is predicted and gets some rows right; the weakest is "
+                   f"**{weakest['name']}** ({weakest['correct']} of {weakest['support']} "
+                   f"correct, {weakest['accuracy']:.1%}).")
+
+
+def curves_section() -> None:
+    st.subheader("Training curves")
+    history = bundle.history or {}
+    if history.get("epochs"):
+        st.plotly_chart(plots.curves_figure(history), key="curves")
+        st.caption(f"{len(history['epochs'])} epochs"
+                   + (f" on {history['device']}" if history.get("device") else "")
+                   + {"early": f"; stopped early, best validation loss at epoch "
+                               f"{history.get('best_epoch')}",
+                      "user": "; stopped by you"}.get(history.get("stopped") or "", "")
+                   + f". The {history.get('eval_name') or 'evaluation'} curve is measured on "
+                     "rows the network does not train on: when it turns up while train keeps "
+                     "going down, the network is overfitting.")
+    else:
+        st.caption("This bundle holds no training history.")
+
+
+# --------------------------------------------------------------------- stored metrics only
+if not current.reports:
+    stored = bundle.metrics or {}
+    data = state.dataset()
+    st.info("This model came from a file without its rows, so this page shows the metrics "
+            "stored in the bundle when it was trained. For the full view (rows behind each "
+            "confusion cell, a movable threshold, decision regions) load a table with the "
+            f"model's columns ({', '.join(bundle.schema.names)}) on **Data** and evaluate "
+            "the model on it here.", icon=":material/info:")
+    if data is None:
+        st.page_link("pages/data.py", label="Load a table on Data", icon=":material/table:")
+    elif st.button(f"Evaluate on {data.name}", type="primary"):
+        model_state, note = state.model_from_bundle(bundle, current.origin)
+        state.set_model(model_state)
+        st.session_state["evaluate_note"] = note
+        st.rerun()
+    if st.session_state.get("evaluate_note"):
+        st.caption(st.session_state["evaluate_note"])
+    parts = [p for p in ("test", "train", "validation") if isinstance(stored.get(p), dict)]
+    if not parts:
+        st.warning("The bundle holds no stored metrics either.")
+        curves_section()
+        st.stop()
+    accuracy_section({p: stored[p] for p in parts})
+    part = st.radio("Rows", parts, horizontal=True, key=f"eval_stored_part_{current.key}",
+                    format_func=lambda p: f"{PART_TITLES[p]} ({stored[p]['n']} rows)")
+    metrics = stored[part]
+    st.subheader(f"Per class ({part} rows)")
+    per_class_section(metrics.get("per_class", []),
+                      {k: metrics[k] for k in ("macro", "weighted") if k in metrics}, part)
+    if metrics.get("confusion"):
+        st.subheader("Confusion matrix")
+        normalize = st.toggle("Row percentages", key=f"eval_stored_norm_{current.key}")
+        st.plotly_chart(plots.confusion_figure(metrics["confusion"], names, normalize,
+                                               f"Confusion matrix, {part} rows"),
+                        key="stored_confusion")
+    if metrics.get("binary"):
+        b = metrics["binary"]
+        st.subheader(f"Two classes: positive = {b['positive']}")
+        st.caption(f"At threshold {b['threshold']:.2f}: TP {b['tp']} · FP {b['fp']} · "
+                   f"FN {b['fn']} · TN {b['tn']}")
+        left, right = st.columns(2)
+        left.plotly_chart(plots.roc_figure(b["roc"], b["threshold"]), key="stored_roc")
+        right.plotly_chart(plots.pr_figure(b["pr"], b["threshold"]), key="stored_pr")
+    curves_section()
+    st.stop()
+
+# --------------------------------------------------------------------- the full view
+reports, frames = current.reports, current.parts
+accuracy_section({p: {"accuracy": r.accuracy, "n": r.n, "n_correct": r.n_correct,
+                      "log_loss": r.log_loss} for p, r in reports.items()})
+
+parts = [p for p in ("test", "train", "validation") if p in reports]
+binary = len(names) == 2
+controls = st.columns([2, 3] if binary else [1])
+part = controls[0].radio("Rows to examine", parts, horizontal=True,
+                         key=f"eval_part_{current.key}", persist_state="session",
+                         format_func=lambda p: f"{PART_TITLES[p]} ({reports[p].n} rows)",
+                         help="Test rows were held out from training: they show how the model "
+                              "does on new rows. Train rows show how well it fits.")
+report = reports[part]
+threshold = 0.5
+if binary:
+    threshold = controls[1].slider(
+        f"Decision threshold: predict {names[1]} when P({names[1]}) ≥", 0.01, 0.99, 0.5,
+        0.01, key=f"eval_threshold_{current.key}", persist_state="session",
+        help="Lower it to catch more rows of the positive class (higher recall) at the price "
+             "of more false alarms (lower precision). 0.50 is what the model uses elsewhere.")
+    report = report.at_threshold(threshold)
+at = f", threshold {threshold:.2f}" if binary else ""
+
+if binary and threshold != 0.5:
+    st.markdown(f"**At threshold {threshold:.2f}:** {report.summary()} on the {part} rows "
+                f"(at 0.50: {reports[part].summary()}).")
+
+st.subheader(f"Per class ({part} rows{at})")
+per_class_section(report.per_class(), report.averages(), part)
+
+# confusion matrix and the rows behind a cell
+st.subheader("Confusion matrix")
+st.caption("Rows are the actual class, columns the predicted class; the diagonal is correct. "
+           "Click a cell, or choose the two classes below, to list the rows behind it.")
+normalize = st.toggle("Row percentages (share of each actual class)",
+                      key=f"eval_norm_{current.key}", persist_state="session")
+figure = plots.confusion_figure(report.confusion.tolist(), names, normalize,
+                                f"Confusion matrix, {part} rows{at}", clickable=True)
+event = st.plotly_chart(figure, on_select="rerun", selection_mode="points",
+                        key=f"confusion_{current.key}_{part}_{normalize}_{threshold}")
+actual_key, predicted_key = f"cell_actual_{current.key}", f"cell_predicted_{current.key}"
+clicked = [tuple(int(v) for v in p["customdata"])
+           for p in (event.selection.points if event else []) if p.get("customdata")]
+if not clicked:
+    st.session_state.pop("cell_clicked", None)
+elif st.session_state.get("cell_clicked") != clicked[0]:  # a new click moves the selects
+    st.session_state["cell_clicked"] = clicked[0]
+    st.session_state[actual_key] = names[clicked[0][0]]
+    st.session_state[predicted_key] = names[clicked[0][1]]
+if actual_key not in st.session_state:  # start on the most common mistake, if any
+    mistakes = [(int(report.confusion[i, j]), -i, -j) for i in range(len(names))
+                for j in range(len(names)) if i != j and report.confusion[i, j]]
+    _, i, j = max(mistakes) if mistakes else (0, 0, 0)
+    st.session_state[actual_key], st.session_state[predicted_key] = names[-i], names[-j]
+pick_actual, pick_predicted, _ = st.columns([1, 1, 2])
+actual = pick_actual.selectbox("Actual class", names, key=actual_key, persist_state="session")
+predicted = pick_predicted.selectbox("Predicted class", names, key=predicted_key,
+                                     persist_state="session")
+a, p = names.index(actual), names.index(predicted)
+positions = report.cell_positions(a, p)
+what = "correctly predicted" if a == p else f"predicted as **{predicted}**"
+st.markdown(f"**{len(positions)}** {part} rows of class **{actual}** {what}"
+            + (":" if positions else "."))
+if positions:
+    rows = frames[part].iloc[positions].copy()
+    rows["predicted"] = [names[k] for k in report.predicted[positions]]
+    for k, name in enumerate(names):
+        rows[f"P({name})"] = report.probabilities[positions, k].round(4)
+    st.dataframe(rows, width="stretch", key="cell_rows",
+                 column_config={f"P({n})": st.column_config.ProgressColumn(
+                     f"P({n})", format="%.3f", min_value=0.0, max_value=1.0) for n in names})
+    st.caption(f"Index = line in {'the test file' if part == 'test' else 'the table'}; "
+               "values as in the file, with the predicted class and probabilities.")
+
+# two classes: ROC and PR with the threshold marked
+if binary:
+    b = report.binary()
+    st.subheader(f"Two classes: positive = {b['positive']}")
+    positive = report.per_class()[1]
+    st.markdown(f"At threshold **{threshold:.2f}**: true positives **{b['tp']}**, false "
+                f"positives **{b['fp']}**, false negatives **{b['fn']}**, true negatives "
+                f"**{b['tn']}** · precision {positive['precision']:.3f}, recall "
+                f"{positive['recall']:.3f}, F1 {positive['f1']:.3f} for {b['positive']}.")
+    left, right = st.columns(2)
+    left.plotly_chart(plots.roc_figure(b["roc"], threshold), key="roc")
+    right.plotly_chart(plots.pr_figure(b["pr"], threshold), key="pr")
+    st.caption("The red dot is the current threshold. AUC is the chance that a random "
+               f"{names[1]} row gets a higher P({names[1]}) than a random {names[0]} row; "
+               "AP (average precision) summarises the precision-recall curve.")
+
+# decision regions over two numeric features
+st.subheader("Decision regions")
+numeric = [c.name for c in bundle.encoder.columns if c.kind == "numeric"]
+if len(numeric) < 2:
+    st.caption(f"Decision regions need two numeric features; this model has {len(numeric)}"
+               + (f" ({numeric[0]})." if numeric else "."))
+else:
+    pick_x, pick_y, _ = st.columns([1, 1, 2])
+    x = pick_x.selectbox("Horizontal axis", numeric, index=0, key=f"db_x_{current.key}",
+                         persist_state="session")
+    y = pick_y.selectbox("Vertical axis", numeric, index=1, key=f"db_y_{current.key}",
+                         persist_state="session")
+    if x == y:
+        st.warning("Pick two different features.")
+    else:
+        cache = st.session_state.setdefault("decision_grids", {})
+        grid_key = (current.key, x, y)
+        if grid_key not in cache:
+            cache.clear()
+            cache[grid_key] = current.predictor.decision_grid(frames["train"], x, y)
+        shown = frames.get("test", frames[part])
+        values = pd.DataFrame({"x": numeric_values(shown[x]), "y": numeric_values(shown[y]),
+                               "label": shown[bundle.encoder.label].astype(str)}).dropna()
+        st.plotly_chart(plots.decision_boundary_figure(cache[grid_key], {
+            "x": values["x"].tolist(), "y": values["y"].tolist(),
+            "label": values["label"].tolist()}), key="decision")
+        others = len(bundle.encoder.columns) - 2
+        st.caption("Coloured regions: the class the model predicts at each point; dots: the "
+                   "test rows in their actual class colour. "
+                   + ("These are the model's only two features, so this is the whole picture."
+                      if not others else
+                      f"The other {others} feature{'s are' if others > 1 else ' is'} held at "
+                      "the training median (numbers) or most frequent value (categories), so "
+                      "dots may sit in another colour's region because their other values "
+                      "differ."))
+
+curves_section()
+st.page_link("pages/predict.py", label="Next: predict new rows", icon=":material/arrow_forward:")

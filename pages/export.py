@@ -1,0 +1,293 @@
+"""Export page: take the model away (bundle .zip, bare state_dict, ONNX checked with
+onnxruntime), with code to use each file; or bring a saved bundle back in."""
+import json
+import re
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from mlcore.bundle import (Bundle, bundle_from_zip, bundle_to_zip, load_bundle, save_bundle,
+                           state_dict_bytes)
+from mlcore.encoder import MISSING_LEVEL
+from mlcore.errors import StudioError
+from mlcore.model import ACTIVATIONS
+from mlcore.onnx_export import check_features, onnx_bytes
+from mlcore.schema import numeric_values
+from ui import state
+
+st.title("Export")
+st.caption("Step 5 of 5 · Take the model with you, with a few lines of Python for each file, "
+           "or bring a saved model back to evaluate it and predict with it.")
+
+
+def adopt(bundle: Bundle, origin: str) -> None:
+    """Make a loaded bundle the current model (evaluated on the loaded table if it fits)."""
+    model_state, note = state.model_from_bundle(bundle, origin)
+    state.set_model(model_state)
+    st.session_state["import_message"] = (
+        "success", f"Loaded **{bundle.architecture}** predicting **{bundle.encoder.label}** "
+                   f"({', '.join(bundle.class_names)}), {origin}. {note}")
+
+
+def import_section() -> None:
+    st.subheader("Import a saved model")
+    st.caption("A bundle .zip downloaded from this page (bundle.json + model.pt). It is checked "
+               "and read without unpickling anything: JSON and a weights-only tensor load.")
+    upload = st.file_uploader("Bundle .zip", type=["zip"], key="import_zip")
+    if upload is not None and st.session_state.get("imported_file") != upload.file_id:
+        st.session_state["imported_file"] = upload.file_id
+        try:
+            bundle = bundle_from_zip(upload.getvalue(), upload.name)
+        except StudioError as err:
+            st.session_state["import_message"] = (
+                "error", f"**Could not import {upload.name}.** {err}  \nChoose a .zip "
+                         "downloaded from this page (it holds bundle.json and model.pt); "
+                         "the current model is kept.")
+        else:
+            adopt(bundle, f"imported from {upload.name}")
+            st.rerun()  # the sidebar and the page above show the new model
+    folder = state.save_dir()
+    saved = sorted(p.name for p in folder.iterdir() if (p / "bundle.json").is_file()) \
+        if folder is not None and folder.is_dir() else []
+    if saved:
+        pick, go = st.columns([3, 1], vertical_alignment="bottom")
+        name = pick.selectbox(f"Or load a model saved in {folder.name}/", saved,
+                              key="load_saved_name")
+        if go.button("Load", width="stretch"):
+            try:
+                adopt(load_bundle(folder / name), f"loaded from {folder.name}/{name}")
+            except StudioError as err:
+                st.session_state["import_message"] = ("error", f"**Could not load {name}.** {err}")
+            st.rerun()
+    kind, text = st.session_state.get("import_message", (None, None))
+    if kind == "error":
+        st.error(text, icon=":material/error:")
+    elif kind == "success":
+        st.success(text, icon=":material/check_circle:")
+        st.page_link("pages/evaluate.py", label="Evaluate it", icon=":material/analytics:")
+        st.page_link("pages/predict.py", label="Predict with it",
+                     icon=":material/online_prediction:")
+
+
+current = state.model()
+if current is None:
+    st.info("This page offers the trained model as files to take away: the bundle .zip "
+            "(weights + everything needed to rebuild and use it), the bare PyTorch weights and "
+            "an ONNX file checked against PyTorch, each with a short Python example. "
+            "There is no model yet: "
+            + ("train one first, or import a saved one below." if state.dataset() is not None
+               else "load a table and train on it first, or import a saved one below."))
+    if state.dataset() is None:
+        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
+    else:
+        st.page_link("pages/train.py", label="Step 2: train a model",
+                     icon=":material/model_training:")
+    import_section()
+    st.stop()
+
+bundle = current.bundle
+encoder = bundle.encoder
+names = list(bundle.class_names)
+stem = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{encoder.label}-classifier").strip("-") or "classifier"
+test_rows = current.parts.get("test")
+
+# The files, built once per model and kept for this session.
+files = st.session_state.get("export_files")
+if files is None or files["model"] != current.key:
+    files = {"model": current.key, "zip": bundle_to_zip(bundle), "pt": state_dict_bytes(bundle)}
+    try:
+        with st.spinner("Exporting to ONNX and checking it with onnxruntime…"):
+            files["onnx"], files["check"] = onnx_bytes(bundle, check_features(bundle, test_rows))
+    except StudioError as err:
+        files["onnx"], files["error"] = None, str(err)
+    st.session_state["export_files"] = files
+
+test = bundle.metrics.get("test") or {}
+st.markdown(f"Model **{bundle.architecture}** {bundle.model_config.activation} predicting "
+            f"**{encoder.label}** ({', '.join(names)})"
+            + (f", test accuracy {test['accuracy']:.2%}" if "accuracy" in test else "")
+            + f" · {current.origin} · created {bundle.created or 'unknown'}")
+
+zip_col, pt_col, onnx_col = st.columns(3)
+with zip_col, st.container(border=True):
+    st.markdown("**Bundle** `.zip`")
+    st.caption("model.pt (weights) + bundle.json (columns, encoding, network, training "
+               "settings, metrics, history, versions). Everything to rebuild and use the "
+               "model; import it here again later.")
+    st.download_button("Download the bundle", files["zip"], f"{stem}.zip", "application/zip",
+                       on_click="ignore", icon=":material/download:", type="primary",
+                       key="download_zip")
+    st.caption(f"{len(files['zip']) / 1024:.1f} KB")
+with pt_col, st.container(border=True):
+    st.markdown("**Weights only** `model.pt`")
+    st.caption("The bare PyTorch state_dict. It needs the network's definition to load: "
+               "the snippet below gives it in plain PyTorch.")
+    st.download_button("Download model.pt", files["pt"], "model.pt",
+                       "application/octet-stream", on_click="ignore",
+                       icon=":material/download:", key="download_pt")
+    st.caption(f"{len(files['pt']) / 1024:.1f} KB")
+with onnx_col, st.container(border=True):
+    st.markdown("**ONNX** `model.onnx`")
+    if files.get("onnx") is None:
+        st.error(f"Not offered: {files.get('error')}", icon=":material/error:")
+    else:
+        check = files["check"]
+        st.caption("For programs without PyTorch. Takes the encoded features, gives the "
+                   "class probabilities.")
+        st.download_button("Download model.onnx", files["onnx"], "model.onnx",
+                           "application/octet-stream", on_click="ignore",
+                           icon=":material/download:", key="download_onnx")
+        where = "test rows" if test_rows is not None and len(test_rows) else \
+            "rows spread over the training ranges"
+        st.caption(f"Checked with onnxruntime {check.onnxruntime_version} on {check.rows} "
+                   f"{where}: max difference from PyTorch **{check.max_abs_diff:.1e}**, "
+                   f"predicted classes {'identical' if check.labels_equal else 'DIFFERENT'} "
+                   f"(opset {check.opset}).")
+
+# --------------------------------------------------------------------- how to use the files
+if test_rows is not None and len(test_rows):
+    example = {c.name: test_rows.iloc[0][c.name] for c in encoder.columns}
+else:
+    example = {c.name: (c.fill if c.kind == "numeric" else
+                        next(level for level in c.levels if level != MISSING_LEVEL))
+               for c in encoder.columns}
+
+
+def literal(name: str, value) -> str:
+    """The example value as Python: a number for numeric columns, else a string."""
+    if value is None:
+        return "None"
+    kind = next(c.kind for c in encoder.columns if c.name == name)
+    if kind == "numeric":
+        number = float(numeric_values(pd.Series([value])).iloc[0])
+        return repr(int(number)) if number.is_integer() else repr(number)
+    return repr(str(value))
+
+
+row_text = "{" + ", ".join(f"{name!r}: {literal(name, v)}" for name, v in example.items()) + "}"
+encoded = encoder.transform(pd.DataFrame([example], dtype=object), "zeros")[0]
+layers, width = [], encoder.n_features
+for size in bundle.model_config.hidden:
+    activation = ACTIVATIONS[bundle.model_config.activation].__name__
+    layers.append(f"nn.Linear({width}, {size}), nn.{activation}(),")
+    if bundle.model_config.dropout:
+        layers.append(f"nn.Dropout({bundle.model_config.dropout}),")
+    width = size
+outputs = bundle.model_config.outputs(len(names))
+layers.append(f"nn.Linear({width}, {outputs}),")
+to_probabilities = ("p = torch.sigmoid(logits)[:, 0]\nprobabilities = torch.stack([1 - p, p], 1)"
+                    if outputs == 1 else "probabilities = torch.softmax(logits, dim=1)")
+
+st.subheader("Use the files in Python")
+use_zip, use_pt, use_onnx = st.tabs(["Bundle with mlcore", "model.pt with PyTorch",
+                                     "model.onnx with onnxruntime"])
+with use_zip:
+    st.caption("Needs this project's `mlcore` package (and PyTorch). Raw values in, as in the "
+               "table; the bundle encodes them and checks them the way this app does.")
+    st.code(f'''from mlcore.bundle import load_bundle
+from mlcore.predict import Predictor
+
+predictor = Predictor(load_bundle("{stem}.zip"))
+result = predictor.predict([{row_text}])
+print(result.labels[0], dict(zip(result.class_names, result.probabilities[0])))
+''', language="python")
+with use_pt:
+    st.caption("Plain PyTorch, no mlcore: the network definition that fits these weights. It "
+               "takes encoded features (see the ONNX tab for the encoding); the numbers below "
+               "are the example row encoded.")
+    body = "\n    ".join(layers)
+    features = ", ".join(f"{round(float(v), 6)!r}" for v in encoded)
+    st.code(f'''import torch
+from torch import nn
+
+model = nn.Sequential(
+    {body}
+)
+model.load_state_dict(torch.load("model.pt", weights_only=True))
+model.eval()
+# {row_text}
+features = torch.tensor([[{features}]])
+with torch.inference_mode():
+    logits = model(features)
+{to_probabilities}
+print(dict(zip({names!r}, probabilities[0].tolist())))
+''', language="python")
+with use_onnx:
+    st.caption("numpy and onnxruntime only. The ONNX graph takes **encoded** features "
+               f"(float32, {encoder.n_features} per row) and returns the probabilities of "
+               f"{', '.join(names)}. The encoding is stored in bundle.json, inside the bundle "
+               ".zip; the `encode` function below applies it.")
+    st.code(f'''import json
+import zipfile
+
+import numpy as np
+import onnxruntime as ort
+
+meta = json.loads(zipfile.ZipFile("{stem}.zip").read("bundle.json"))
+
+
+def encode(row):
+    """Raw values -> the numbers the network takes, as bundle.json["encoder"] says."""
+    out = []
+    for c in meta["encoder"]["columns"]:
+        value = row.get(c["name"])
+        if c["kind"] == "numeric":  # scaled; a missing value takes the training median
+            x = c["fill"] if value is None else float(value)
+            out.append((x - c["center"]) / c["scale"])
+        elif c["kind"] == "binary":  # first level -1, second +1, missing 0
+            out.append({{c["levels"][0]: -1.0, c["levels"][1]: 1.0}}.get(str(value), 0.0))
+        else:  # one-hot over the levels seen in training
+            text = "{MISSING_LEVEL}" if value is None else str(value)
+            out += [1.0 if text == level else 0.0 for level in c["levels"]]
+    return out
+
+
+session = ort.InferenceSession("model.onnx")
+features = np.array([encode({row_text})], dtype=np.float32)
+probabilities = session.run(["probabilities"], {{"features": features}})[0]
+print(dict(zip(meta["class_names"], probabilities[0])))
+''', language="python")
+    with st.expander("How the encoding is stored in bundle.json"):
+        st.caption("`encoder.columns` in feature order: numeric columns are (x - center) / "
+                   "scale with `fill` for a missing value; binary columns map `levels` to "
+                   "-1 and +1; categorical columns become one 0/1 number per level.")
+        stored = encoder.to_dict()
+        columns = ",\n    ".join(json.dumps(c) for c in stored.pop("columns"))
+        rest = json.dumps(stored)[1:-1]
+        st.code(f'{{"encoder": {{\n  "columns": [\n    {columns}\n  ],\n  {rest}\n}}}}',
+                language="json")
+
+# --------------------------------------------------------------------- save on this machine
+st.subheader("Save to the models folder")
+folder = state.save_dir()
+if folder is None:
+    st.caption("Saving on the server is turned off here (STUDIO_HOSTED=1, a shared demo): "
+               "download the bundle .zip instead.")
+else:
+    st.caption(f"Writes bundle.json and model.pt into a new folder under `{folder}` on the "
+               "machine running this app (set STUDIO_SAVE_DIR to change where; "
+               "STUDIO_HOSTED=1 turns this off).")
+    default = st.session_state.setdefault(f"save_default_{current.key}",
+                                          f"{stem}-{datetime.now():%Y%m%d-%H%M%S}")
+    name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+    name = name_col.text_input("Folder name", default, key=f"save_name_{current.key}",
+                               help="Letters, digits, dot, dash and underscore").strip()
+    if button_col.button("Save", width="stretch", key="save_button"):
+        target = folder / name
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+            st.error("Use letters, digits, dot, dash and underscore for the folder name "
+                     "(starting with a letter or digit).")
+        elif target.exists():
+            st.error(f"`{target}` already exists; choose another name.")
+        else:
+            try:
+                save_bundle(bundle, target)
+            except OSError as err:
+                st.error(f"Could not save to `{target}`: {err.strerror or err}")
+            else:
+                st.success(f"Saved to `{target}` (bundle.json + model.pt). Load it with "
+                           f'`load_bundle("{target}")`, or below.',
+                           icon=":material/check_circle:")
+
+import_section()

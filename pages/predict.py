@@ -1,0 +1,174 @@
+"""Predict page: label new rows with the current model, one in a form or a whole file.
+Input problems come back from mlcore as per-row messages, never as a traceback."""
+import math
+
+import pandas as pd
+import streamlit as st
+
+from mlcore import plots
+from mlcore.encoder import MISSING_LEVEL, ColumnEncoding
+from mlcore.errors import StudioError
+from mlcore.table import frame_to_text
+from mlcore.workflow import read_like
+from ui import state
+
+st.title("Predict")
+st.caption("Step 4 of 5 · Label new rows with the model: one row in a form, or a whole file "
+           "of rows at once (with the label column too, to see the accuracy on it).")
+
+current = state.model()
+if current is None:
+    job = state.job()
+    what = ("This page labels new rows with a trained model: a form with one field per "
+            "column gives the predicted class and its probabilities, and an uploaded file "
+            "gets a predicted class per row, ready to download.")
+    if job is not None and job.active:
+        st.info(f"{what} A model is training now; come back when it has finished.")
+        st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
+    elif state.dataset() is None:
+        st.info(f"{what} There is no model yet: load a table first, then train on it.")
+        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
+    else:
+        st.info(f"{what} There is no model yet: train one on **{state.dataset().name}** first.")
+        st.page_link("pages/train.py", label="Step 2: train a model",
+                     icon=":material/model_training:")
+    st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
+                 icon=":material/upload:")
+    st.stop()
+
+bundle, predictor = current.bundle, current.predictor
+encoder = bundle.encoder
+names = list(bundle.class_names)
+st.markdown(f"Model **{bundle.architecture}** predicting **{encoder.label}** "
+            f"({', '.join(names)}) from {', '.join(c.name for c in encoder.columns)} · "
+            f"{current.origin}")
+
+
+def number_style(c: ColumnEncoding) -> tuple[float, str]:
+    """A step of about 1/50 of the training range and enough decimals for its values."""
+    span = c.high - c.low
+    step = 10.0 ** math.floor(math.log10(span / 50)) if span > 0 else 1.0
+    decimals = max(0, -math.floor(math.log10(step)))
+    for value in (c.fill, c.low, c.high):
+        text = f"{value:.4f}".rstrip("0").rstrip(".")
+        decimals = max(decimals, len(text.split(".")[1]) if "." in text else 0)
+    return step, f"%.{decimals}f"
+
+
+def show_problems(problems: list, limit: int = 25) -> None:
+    """Errors (row not predicted) and warnings (predicted, but look) as plain sentences."""
+    for severity, box, lead in (("error", st.error, "not predicted"),
+                                ("warning", st.warning, "predicted, but check")):
+        found = [p for p in problems if p.severity == severity]
+        if found:
+            lines = [f"- {str(p)[0].upper()}{str(p)[1:]}" for p in found[:limit]]
+            if len(found) > limit:
+                lines.append(f"- … and {len(found) - limit} more")
+            box(f"**{len(found)} problem{'s' if len(found) > 1 else ''} ({lead}):**\n"
+                + "\n".join(lines), icon=":material/error:" if severity == "error"
+                else ":material/warning:")
+
+
+one, batch = st.tabs(["One row", "A file of rows"])
+
+with one:
+    st.markdown("Fill in the values of one row. Categories offer the values seen in training; "
+                "numbers start at the training median, with the training range beside them.")
+    with st.form(f"predict_form_{current.key}"):
+        fields = st.columns(min(3, len(encoder.columns)) or 1)
+        values = {}
+        for i, c in enumerate(encoder.columns):
+            with fields[i % len(fields)]:
+                if c.kind == "numeric":
+                    step, fmt = number_style(c)
+                    values[c.name] = st.number_input(
+                        c.name, value=float(c.fill), step=step, format=fmt,
+                        key=f"pf_{current.key}_{c.name}", persist_state="session",
+                        help=f"Training range {c.low:g} to {c.high:g}; starts at the training "
+                             f"median {c.fill:g}. Values far outside the range are flagged.")
+                    st.caption(f"training range {c.low:g} to {c.high:g}")
+                else:
+                    levels = [level for level in c.levels if level != MISSING_LEVEL]
+                    values[c.name] = st.selectbox(
+                        c.name, levels, key=f"pf_{current.key}_{c.name}", persist_state="session",
+                        help=f"{'Two values' if c.kind == 'binary' else 'Categories'} seen in "
+                             f"training: {', '.join(levels)}")
+        submitted = st.form_submit_button("Predict", type="primary")
+    if submitted:
+        try:
+            result = predictor.predict(values, strict=False)
+        except StudioError as err:
+            st.session_state["predict_one"] = (current.key, None, str(err))
+        else:
+            st.session_state["predict_one"] = (current.key, result, None)
+    kept = st.session_state.get("predict_one")
+    if kept and kept[0] == current.key:
+        _, result, error = kept
+        if error:
+            st.error(f"Could not predict this row: {error}")
+        else:
+            show_problems(result.problems)
+            if result.labels[0] is not None:
+                probabilities = result.probabilities[0]
+                label = result.labels[0]
+                st.success(f"Predicted **{encoder.label}**: **{label}** "
+                           f"(probability {probabilities[names.index(label)]:.1%})",
+                           icon=":material/check_circle:")
+                st.plotly_chart(plots.probabilities_figure(names, probabilities.tolist()),
+                                key="one_probabilities")
+
+with batch:
+    st.markdown(f"Upload rows with the model's columns: a header line naming them, or no "
+                f"header and the columns in the training order "
+                f"({', '.join(bundle.schema.names)}; the label column **{encoder.label}** may "
+                f"be left out). With the label present you also get the accuracy on the file.")
+    upload = st.file_uploader("Rows to label", type=["tsv", "csv", "txt", "tab", "dat"],
+                              key="predict_upload")
+    unknown = st.radio("Categories the model never saw in training", ["error", "zeros"],
+                       horizontal=True, key="predict_unknown", persist_state="session",
+                       format_func={"error": "skip that row and say so",
+                                    "zeros": "predict anyway (category encoded as zeros), "
+                                             "with a warning"}.get)
+    if upload is not None:
+        try:
+            table = read_like(upload.getvalue(), bundle.schema, upload.name,
+                              limits=state.UPLOAD_LIMITS)
+            result = predictor.predict(table.frame, unknown=unknown, strict=False)
+        except StudioError as err:
+            st.error(f"**Could not use {upload.name}.** {err}  \nFix the file and upload it "
+                     "again.", icon=":material/error:")
+        else:
+            frame = table.frame
+            out = pd.concat([frame, result.frame()], axis=1)
+            messages = {}
+            for p in result.problems:
+                messages.setdefault(p.row, []).append(f"{p.column}: {p.message}")
+            out["problem"] = [" · ".join(messages.get(i, [])) for i in out.index]
+            done = sum(label is not None for label in result.labels)
+            st.markdown(f"**{done} of {len(frame)} rows** of {upload.name} labelled"
+                        + (f"; {len(frame) - done} could not be (see below)."
+                           if done < len(frame) else "."))
+            if encoder.label in frame.columns:
+                report, left_out = result.score(frame[encoder.label])
+                if report is None:
+                    st.warning("The file has a label column, but no row has both a "
+                               "prediction and a class the model knows, so there is no "
+                               "accuracy to show.")
+                else:
+                    st.metric(f"Accuracy on {upload.name}", f"{report.accuracy:.2%}",
+                              border=True, width="content")
+                    st.caption(f"{report.summary()}"
+                               + (f"; {left_out} rows left out (not predicted, or a class "
+                                  "the model does not know)" if left_out else ""))
+            show_problems(result.problems)
+            st.dataframe(out, width="stretch", key="batch_rows", column_config={
+                f"P({n})": st.column_config.NumberColumn(format="%.4f") for n in names})
+            download = out.reset_index()
+            left, right = st.columns(2)
+            stem = upload.name.rsplit(".", 1)[0]
+            left.download_button("Download as TSV", frame_to_text(download, "\t"),
+                                 f"{stem}-predicted.tsv", "text/tab-separated-values",
+                                 on_click="ignore", icon=":material/download:")
+            right.download_button("Download as CSV", frame_to_text(download, ","),
+                                  f"{stem}-predicted.csv", "text/csv", on_click="ignore",
+                                  icon=":material/download:")

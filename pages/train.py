@@ -1,0 +1,204 @@
+"""Train page: design the network, train it in the background, watch it learn."""
+from dataclasses import asdict
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from mlcore import plots
+from mlcore.checkpoint import list_checkpoints
+from mlcore.encoder import Encoder
+from mlcore.errors import StudioError
+from mlcore.jobs import TrainingJob
+from mlcore.model import ACTIVATIONS, ModelConfig, build_model, count_parameters
+from mlcore.sanity import overfit_check
+from mlcore.training import OPTIMIZERS, TrainConfig
+from mlcore.workflow import prepare
+from ui import state
+from ui.settings import remember, remember_choice
+
+st.title("Train")
+st.caption("Step 2 of 5 · Design the network, train it, and watch loss and accuracy "
+           "epoch by epoch.")
+
+data = state.dataset()
+if data is None:
+    st.info("Load a table first: training needs rows and a label.")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+    st.stop()
+
+try:
+    encoder = Encoder.fit(data.frame, data.schema, data.scaling)
+except StudioError as err:
+    st.error(f"The dataset is not ready for training: {err}")
+    st.page_link("pages/data.py", label="Fix it on Data", icon=":material/table:")
+    st.stop()
+n_features, n_classes = encoder.n_features, len(encoder.class_names)
+defaults_m, defaults_t = ModelConfig(), TrainConfig()
+
+net, opt = st.columns(2)
+with net:
+    st.markdown("#### Network")
+    hidden_text = remember(st.text_input, "Hidden layers", "hidden", "16,16",
+                           help="Sizes of the hidden layers, comma-separated: 10,10 is two "
+                                "layers of 10 units")
+    activation = remember_choice("Activation", "activation", list(ACTIVATIONS),
+                                 defaults_m.activation,
+                                 help="Non-linearity after each hidden layer; tanh as in the "
+                                      "articles, relu for deeper nets")
+    dropout = remember(st.slider, "Dropout", "dropout", 0.0, min_value=0.0, max_value=0.5,
+                       step=0.05, help="Share of hidden units dropped at random while "
+                                       "training; fights overfitting on small tables")
+    head = "softmax"
+    if n_classes == 2:
+        head = remember_choice("Output for two classes", "binary_head", ["softmax", "sigmoid"],
+                               defaults_m.binary_head, format_func={
+                                   "softmax": "two outputs, softmax + cross-entropy",
+                                   "sigmoid": "one output, sigmoid + BCE"}.get,
+                               help="Both give P(class); two outputs is our default")
+with opt:
+    st.markdown("#### Training")
+    optimizer = remember_choice("Optimizer", "optimizer", list(OPTIMIZERS),
+                                defaults_t.optimizer,
+                                help="adam adapts step sizes and is the safe default; "
+                                     "sgd is the articles' choice")
+    left, right = st.columns(2)
+    lr = remember(left.number_input, "Learning rate", "lr", defaults_t.lr, min_value=1e-5,
+                  max_value=1.0, format="%.4f", help="Size of each weight update")
+    momentum = remember(right.number_input, "Momentum (sgd)", "momentum", defaults_t.momentum,
+                        min_value=0.0, max_value=0.99, disabled=optimizer != "sgd",
+                        help="Keeps part of the last update; only used by sgd")
+    batch = remember(left.number_input, "Batch size", "batch", defaults_t.batch_size,
+                     min_value=1, max_value=4096, help="Rows per weight update")
+    epochs = remember(right.number_input, "Epochs", "epochs", defaults_t.epochs,
+                      min_value=1, max_value=10000, help="Passes over the training rows")
+    decay = remember(left.number_input, "Weight decay", "decay", 0.0, min_value=0.0,
+                     max_value=0.1, format="%.4f", help="Pulls weights toward zero "
+                                                         "(L2); 0 turns it off")
+    seed = remember(right.number_input, "Seed", "seed", 1, min_value=0, max_value=10**6,
+                    help="Same seed, same settings: the same model, bit for bit")
+    patience = remember(left.number_input, "Early stopping patience", "patience", 0,
+                        min_value=0, max_value=1000, help="Stop after this many epochs "
+                        "without a better validation loss; 0 = off")
+    val_fraction = remember(right.number_input, "Validation fraction", "val_fraction", 0.2,
+                            min_value=0.05, max_value=0.5, step=0.05,
+                            disabled=not patience, help="Share of the training rows held "
+                            "out to decide when to stop (used with early stopping)")
+    every = remember(left.number_input, "Checkpoint every N epochs", "every", 10,
+                     min_value=0, max_value=1000, help="Save model + optimizer + RNG "
+                     "states to resume from; 0 = never")
+    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    device = remember_choice("Device", "device", devices, "auto",
+                             help="auto: a CUDA GPU when there is one, else the CPU")
+
+try:
+    model_config = ModelConfig(tuple(int(h) for h in hidden_text.split(",") if h.strip()),
+                               activation, dropout, head)
+    train_config = TrainConfig(optimizer, lr, momentum, int(batch), int(epochs), decay,
+                               int(seed), int(patience), int(every), device)
+except ValueError as err:
+    st.error(f"Check the settings: {err}")
+    st.stop()
+parameters = count_parameters(build_model(n_features, n_classes, model_config))
+st.markdown(f"**Network:** `{model_config.describe(n_features, n_classes)}` · "
+            f"{activation} · {parameters:,} trainable parameters · logits out, "
+            + ("sigmoid" if model_config.outputs(n_classes) == 1 else "softmax")
+            + " applied only when predicting")
+
+job = state.job()
+busy = job is not None and job.active
+
+
+def start(resume=None) -> None:
+    """Prepare the rows and start a background job (one per session)."""
+    try:
+        prepared = prepare(data.frame, data.schema,
+                           data.test_table.frame if data.test_table else None,
+                           data.test_fraction, val_fraction if patience else 0.0, data.seed,
+                           data.scaling, data.name)
+    except StudioError as err:
+        st.session_state["train_error"] = str(err)
+        return
+    st.session_state.pop("train_error", None)
+    folder = resume.parent if resume else state.new_run_dir()
+    new_job = TrainingJob(prepared, model_config, train_config, folder, resume)
+    new_job.start()
+    state.set_job(new_job)
+
+
+go, stop, check = st.columns([1, 1, 2])
+if go.button("Train", type="primary", disabled=busy, width="stretch"):
+    start()
+    st.rerun()
+if stop.button("Stop", disabled=not busy, width="stretch"):
+    job.stop()
+if check.button("Can it overfit 32 rows?", disabled=busy, width="stretch",
+                help="A network that cannot memorise 32 rows has a bug that more epochs "
+                     "will not fix"):
+    with st.spinner("Training on 32 rows…"):
+        X = encoder.transform(data.frame, "zeros")
+        result = overfit_check(X, encoder.encode_labels(data.frame), n_classes, model_config,
+                               device=device)
+    st.session_state["overfit"] = result
+if "train_error" in st.session_state:
+    st.error(st.session_state["train_error"])
+if "overfit" in st.session_state:
+    result = st.session_state["overfit"]
+    (st.success if result.passed else st.warning)(result.message)
+
+
+@st.fragment(run_every=1.0 if busy else None)
+def live() -> None:
+    """Progress and curves, refreshed every second while the job runs."""
+    current = state.job()
+    if current is None:
+        return
+    if busy and not current.active:
+        st.rerun()  # finished: redraw the whole page (results, sidebar)
+    if current.state == "queued":
+        st.info(f"Waiting for a free training slot (place {current.queue_position} in the "
+                "queue); the server trains a few models at a time.")
+    epoch = current.epochs[-1].epoch if current.epochs else 0
+    eta = current.eta
+    st.progress(current.progress, text=f"Epoch {epoch} of {current.train_config.epochs} · "
+                f"{current.elapsed:.1f} s elapsed"
+                + (f" · about {eta:.0f} s left" if eta is not None else "")
+                + f" · {current.state}")
+    history = {"eval_name": current.prepared.train_data().eval_name,
+               "epochs": [asdict(e) for e in current.epochs]}
+    st.plotly_chart(plots.curves_figure(history), key="live_curves")
+
+
+live()
+
+if job is not None and not job.active:
+    if job.state == "failed":
+        st.error(job.error)
+    elif job.run is not None:
+        state.model()  # adopt the result as the current model
+        reports = job.run.reports
+        how = {"done": "Finished", "stopped": "Stopped by you"}[job.state]
+        if job.run.history.stopped == "early":
+            how = f"Stopped early (best validation loss at epoch {job.run.history.best_epoch})"
+        st.success(f"{how} after {len(job.run.history.epochs)} epochs on "
+                   f"{job.run.history.device}. Train: {reports['train'].summary()} · "
+                   f"Test: {reports['test'].summary()}")
+        st.page_link("pages/evaluate.py", label="See the full evaluation",
+                     icon=":material/analytics:")
+
+if job is not None and job.checkpoint_dir is not None and job.checkpoint_dir.exists():
+    found = list_checkpoints(job.checkpoint_dir)
+    if found:
+        st.markdown("#### Checkpoints")
+        st.dataframe(pd.DataFrame([{
+            "epoch": c.epoch, "train loss": c.stats.get("train_loss"),
+            "train accuracy": c.stats.get("train_accuracy"),
+            "eval accuracy": c.stats.get("eval_accuracy")} for c in found]),
+            hide_index=True)
+        pick = st.selectbox("Resume from", [c.epoch for c in found],
+                            format_func=lambda e: f"epoch {e}")
+        if st.button("Resume from this checkpoint", disabled=busy,
+                     help=f"Continues to epoch {int(epochs)} with the settings above; the "
+                          "result is bit-identical to a run never interrupted"):
+            start(next(c.path for c in found if c.epoch == pick))
+            st.rerun()

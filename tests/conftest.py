@@ -1,0 +1,39 @@
+"""Shared fixtures for the engine tests: the sample files and one tiny students model
+trained once per session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def students_prepared():
+    """The students demo split as the articles do it: the 200-row train file, the 40-row
+    test file, no header (columns col0..col4, label col4)."""
+    from mlcore.schema import infer_schema
+    from mlcore.table import read_table
+    from mlcore.workflow import prepare
+
+    train = read_table(DATA / "students_train.tsv")
+    test = read_table(DATA / "students_test.tsv", names=list(train.frame.columns))
+    return prepare(train.frame, infer_schema(train.frame), test.frame, source=train.name)
+
+
+@pytest.fixture(scope="session")
+def students_run(students_prepared):
+    """A 6-(10-10)-3 tanh network trained for 40 epochs with Adam: enough to learn a bit."""
+    from mlcore.model import ModelConfig
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit
+
+    return fit(students_prepared, ModelConfig(hidden=(10, 10)),
+               TrainConfig(optimizer="adam", lr=0.01, batch_size=10, epochs=40, device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def students_bundle(students_run):
+    return students_run.bundle

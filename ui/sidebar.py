@@ -1,0 +1,54 @@
+"""The sidebar every page shows: dataset, model, device and the training job's status."""
+from __future__ import annotations
+
+import streamlit as st
+
+from mlcore.device import describe_device, resolve_device
+
+from . import state
+
+
+@st.cache_resource
+def device_name() -> str:
+    """The device `auto` training would use (process-wide fact, not per-user data)."""
+    device = resolve_device("auto")
+    return "CPU (no GPU found)" if device.type == "cpu" else describe_device(device)
+
+
+def show() -> None:
+    with st.sidebar:
+        st.markdown("### Dataset")
+        data = state.dataset()
+        if data is None:
+            st.caption("None yet: pick a sample or upload a table on **Data**.")
+        else:
+            frame = data.frame
+            label = data.schema.label
+            st.markdown(f"**{data.name}**  \n{len(frame)} rows × {len(frame.columns)} columns"
+                        f"  \nlabel **{label}**, {frame[label].nunique()} classes"
+                        + (f"  \ntest file: {data.test_table.name}" if data.test_table else ""))
+        st.markdown("### Model")
+        current = state.model()
+        if current is None:
+            st.caption("None yet: train one on **Train** or import one on **Export**.")
+        else:
+            bundle = current.bundle
+            test = bundle.metrics.get("test")
+            epochs = len((bundle.history or {}).get("epochs", []))
+            st.markdown(f"**{bundle.architecture}** {bundle.model_config.activation}"
+                        f"  \n{epochs} epochs, {current.origin}"
+                        + (f"  \ntest accuracy **{test['accuracy']:.1%}**" if test else ""))
+        st.markdown("### Device")
+        st.markdown(device_name())
+        job = state.job()
+        if job is not None:
+            st.markdown("### Training job")
+            if job.state == "queued":
+                st.markdown(f"waiting for a free slot (place {job.queue_position})")
+            elif job.state == "running":
+                epoch = job.epochs[-1].epoch if job.epochs else 0
+                st.progress(job.progress, text=f"epoch {epoch} of {job.train_config.epochs}")
+            elif job.state == "failed":
+                st.markdown(f"failed: {job.error}")
+            else:
+                st.markdown(f"{job.state} after {len(job.epochs)} epochs, {job.elapsed:.1f} s")
