@@ -88,7 +88,7 @@ def build_model(n_features: int, n_classes: int, config: ModelConfig,
     return model
 
 
-def set_dropout_generator(model: nn.Module, generator: torch.Generator) -> None:
+def set_dropout_generator(model: nn.Module, generator: torch.Generator | None) -> None:
     """Point every Dropout of the model at the trainer's generator."""
     for layer in model.modules():
         if isinstance(layer, Dropout):

@@ -206,6 +206,7 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
     if config.patience and best["state"] is not None:
         model.load_state_dict(best["state"])
         history.best_epoch = best["epoch"]
+    set_dropout_generator(model, None)  # the run's generator stays with the run
     model.eval()
     return history
 

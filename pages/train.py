@@ -116,13 +116,13 @@ def start(resume=None) -> None:
                            data.test_table.frame if data.test_table else None,
                            data.test_fraction, val_fraction if patience else 0.0, data.seed,
                            data.scaling, data.name)
+        folder = resume.parent if resume else state.new_run_dir()
+        new_job = TrainingJob(prepared, model_config, train_config, folder, resume)
+        new_job.start()
     except StudioError as err:
         st.session_state["train_error"] = str(err)
         return
     st.session_state.pop("train_error", None)
-    folder = resume.parent if resume else state.new_run_dir()
-    new_job = TrainingJob(prepared, model_config, train_config, folder, resume)
-    new_job.start()
     state.set_job(new_job)
 
 

@@ -1,0 +1,76 @@
+"""Background training jobs: worker process, live epochs, stop, the server-wide queue."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mlcore import jobs
+from mlcore.model import ModelConfig
+from mlcore.schema import infer_schema
+from mlcore.table import read_table
+from mlcore.training import TrainConfig
+from mlcore.samples import SAMPLES
+from mlcore.workflow import prepare
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    sample = SAMPLES["students"]
+    train = read_table(sample.train_path(), names=list(sample.columns)).frame
+    test = read_table(sample.test_path(), names=list(sample.columns)).frame
+    return prepare(train, infer_schema(train), test)
+
+
+def wait(job: jobs.TrainingJob, timeout: float = 120) -> None:
+    job.join(timeout)
+    assert not job.active, job.state
+
+
+def test_job_trains_in_a_worker_and_streams_epochs(prepared, tmp_path):
+    job = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=4, checkpoint_every=2),
+                           tmp_path)
+    job.start()
+    wait(job)
+    assert job.state == "done", job.error
+    assert [e.epoch for e in job.epochs] == [1, 2, 3, 4]
+    assert job.run.reports["test"].n == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-00002.pt", "epoch-00004.pt"]
+    assert job.progress == 1.0
+
+
+def test_stop_keeps_what_was_learned(prepared):
+    job = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=5000))
+    job.start()
+    deadline = time.time() + 60
+    while len(job.epochs) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    job.stop()
+    wait(job)
+    assert job.state == "stopped"
+    assert 2 <= len(job.run.history.epochs) < 5000
+    assert job.run.history.stopped == "user"
+
+
+def test_jobs_beyond_the_cap_wait_in_a_queue(prepared, monkeypatch):
+    monkeypatch.setattr(jobs, "_slots", jobs.threading.BoundedSemaphore(1))
+    first = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=5000))
+    second = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=1))
+    first.start()
+    second.start()
+    time.sleep(0.5)
+    assert second.state == "queued" and second.queue_position == 1
+    second.stop()  # leaving the queue never starts a worker
+    wait(second)
+    assert second.state == "stopped" and second.run is None
+    first.stop()
+    wait(first)
+    assert first.state == "stopped"
+
+
+def test_resume_from_a_damaged_checkpoint_is_refused(prepared, tmp_path):
+    bad = tmp_path / "epoch-00001.pt"
+    bad.write_bytes(b"not a checkpoint")
+    job = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=2), resume=bad)
+    with pytest.raises(Exception, match="not a readable checkpoint"):
+        job.start()
