@@ -5,6 +5,7 @@ Data -> Train -> Evaluate -> Predict -> Export.
 """
 import streamlit as st
 
+from mlcore import jobs
 from ui import sidebar
 
 st.set_page_config(page_title="Classifier Studio", page_icon=":material/neurology:",
@@ -18,6 +19,16 @@ PAGES = [
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ]
 
+
+
+@st.cache_resource
+def warm_training_worker() -> bool:
+    """Once per server: start a spare worker so the first Train click starts at once."""
+    jobs.prewarm()
+    return True
+
+
+warm_training_worker()
 page = st.navigation(PAGES)
 sidebar.show()
 page.run()

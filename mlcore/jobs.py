@@ -17,6 +17,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from .checkpoint import load_checkpoint
 from .errors import StudioError
 from .model import ModelConfig
@@ -32,7 +34,7 @@ _context = multiprocessing.get_context("spawn")
 
 def _work(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig,
           checkpoint_dir: Path | None, resume: Path | None, events, stop) -> None:
-    """Worker process: train and send ("epoch", stats)... then ("done", run) or ("failed", msg)."""
+    """Train and send ("epoch", stats)... then ("done", pickled run) or ("failed", message)."""
     try:
         run = fit(prepared, model_config, train_config, lambda s: events.put(("epoch", s)),
                   stop, checkpoint_dir, resume)
@@ -44,6 +46,54 @@ def _work(prepared: Prepared, model_config: ModelConfig, train_config: TrainConf
     except Exception as err:  # one line for the user; the traceback goes to the server log
         traceback.print_exc()
         events.put(("failed", f"training failed: {type(err).__name__}: {err}"))
+
+
+def _serve(inbox, events, stop) -> None:
+    """Worker process body: pay torch's lazy start-up costs (the first optimizer imports
+    torch._dynamo, seconds) before the job arrives; then run one job and exit."""
+    weight = torch.zeros(1, requires_grad=True)
+    (weight * 2).sum().backward()
+    torch.optim.Adam([weight]).step()
+    _work(*inbox.get(), events, stop)
+
+
+class _Worker:
+    """A spawned process that has imported torch and waits for exactly one job."""
+
+    def __init__(self) -> None:
+        self.inbox, self.events, self.stop = _context.Queue(), _context.Queue(), _context.Event()
+        self.process = _context.Process(target=_serve, args=(self.inbox, self.events, self.stop),
+                                        name="studio-worker", daemon=True)
+        self.process.start()
+
+
+_spare: _Worker | None = None
+_spare_lock = threading.Lock()
+
+
+def prewarm() -> None:
+    """Start a spare worker in the background, so the next job starts without waiting
+    for a new Python to import torch."""
+    def make() -> None:
+        global _spare
+        worker = _Worker()
+        with _spare_lock:
+            if _spare is None:
+                _spare = worker
+                return
+        worker.process.terminate()
+    threading.Thread(target=make, name="studio-prewarm", daemon=True).start()
+
+
+def _take_worker() -> _Worker:
+    """The warm spare if there is one (then warm the next), else a new worker."""
+    global _spare
+    with _spare_lock:
+        worker, _spare = _spare, None
+    if worker is None or not worker.process.is_alive():
+        worker = _Worker()
+    prewarm()
+    return worker
 
 
 @dataclass(eq=False)
@@ -63,7 +113,7 @@ class TrainingJob:
     finished: float | None = None
     first_epoch: int = 0
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _worker_stop: object = field(default_factory=_context.Event, repr=False)
+    _worker: _Worker | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -81,7 +131,8 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the job to stop after the current batch (or to leave the queue)."""
         self._stop.set()
-        self._worker_stop.set()
+        if self._worker is not None:
+            self._worker.stop.set()
 
     @property
     def active(self) -> bool:
@@ -132,18 +183,18 @@ class TrainingJob:
             _slots.release()
 
     def _run_worker(self) -> None:
-        events = _context.Queue()
-        worker = _context.Process(target=_work, daemon=True, args=(
-            self.prepared, self.model_config, self.train_config, self.checkpoint_dir,
-            self.resume, events, self._worker_stop))
-        worker.start()
+        self._worker = worker = _take_worker()
+        if self._stop.is_set():
+            worker.stop.set()
+        worker.inbox.put((self.prepared, self.model_config, self.train_config,
+                          self.checkpoint_dir, self.resume))
         while True:
             try:
-                kind, value = events.get(timeout=0.2)
+                kind, value = worker.events.get(timeout=0.2)
             except queue.Empty:
-                if not worker.is_alive():
-                    self.error = f"the training process ended unexpectedly (exit code " \
-                                 f"{worker.exitcode})"
+                if not worker.process.is_alive():
+                    self.error = ("the training process ended unexpectedly (exit code "
+                                  f"{worker.process.exitcode})")
                     self.state = "failed"
                     break
                 continue
@@ -157,7 +208,7 @@ class TrainingJob:
             else:
                 self.error, self.state = value, "failed"
                 break
-        worker.join(timeout=10)
+        worker.process.join(timeout=10)
 
     def _leave_queue(self) -> None:
         with _waiting_lock:

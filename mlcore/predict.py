@@ -68,14 +68,18 @@ class Predictor:
 
     def to_frame(self, rows: Rows) -> pd.DataFrame:
         """Normalise input to a frame of text cells: a dict is one row; a list row holds the
-        feature values in order (or every column of the training file)."""
+        feature values in order (or every column of the training file, or all but the label)."""
         if isinstance(rows, pd.DataFrame):
             frame = rows.copy()
+            if not (pd.api.types.is_integer_dtype(frame.index) and frame.index.is_unique):
+                frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")  # rows by position
         else:
             rows = [rows] if isinstance(rows, Mapping) else list(rows)
             if rows and not isinstance(rows[0], Mapping):
                 all_columns = self.bundle.schema.names
-                names = {len(self.features): self.features, len(all_columns): all_columns}
+                unlabelled = [n for n in all_columns if n != self.bundle.schema.label]
+                names = {len(all_columns): all_columns, len(unlabelled): unlabelled,
+                         len(self.features): self.features}
                 widths = {len(r) for r in rows}
                 if len(widths) != 1 or widths.pop() not in names:
                     raise InputError(f"each row needs {len(self.features)} values "

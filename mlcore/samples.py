@@ -21,9 +21,11 @@ class Sample:
     label: str
 
     def train_path(self) -> Path:
+        """Absolute path of the training (or only) file."""
         return DATA_DIR / self.train_file
 
     def test_path(self) -> Path | None:
+        """Absolute path of the test file; None means the app splits the train file."""
         return DATA_DIR / self.test_file if self.test_file else None
 
 

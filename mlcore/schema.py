@@ -120,9 +120,7 @@ def infer_schema(frame: pd.DataFrame, label: str | int | None = None) -> Schema:
         label_name = label
     schema = Schema(columns)
     schema.column(str(label_name))
-    columns = [replace(c, role="label", kind="categorical", note="the column to predict")
-               if c.name == label_name else c for c in columns]
-    return Schema(columns)
+    return schema.with_label(str(label_name))
 
 
 def validate(frame: pd.DataFrame, schema: Schema, source: str | None = None) -> None:

@@ -125,15 +125,16 @@ def _split(text: str, delimiter: str) -> list[str]:
 
 
 def _sniff_delimiter(sample: list[str], name: str) -> str:
-    """Pick the delimiter giving the same field count (>1) on every sampled line, most fields first."""
-    best: tuple[int, int, str] | None = None
+    """Pick the delimiter giving the same field count (>1) on every sampled line: a tab if it
+    does (values may hold spaces, as in 'new york'), else the one giving most fields."""
+    best: tuple[bool, int, int, str] | None = None
     for order, delimiter in enumerate(DELIMITERS):
         counts = [len(_split(line, delimiter)) for line in sample]
         if counts[0] > 1 and len(set(counts)) == 1:
-            candidate = (counts[0], -order, delimiter)
+            candidate = (delimiter == "\t", counts[0], -order, delimiter)
             best = max(best, candidate) if best else candidate
     if best:
-        return best[2]
+        return best[-1]
     for delimiter in DELIMITERS:  # no consistent choice: pick the most common one so the
         counts = Counter(len(_split(line, delimiter)) for line in sample)  # ragged line is named
         if counts.most_common(1)[0][0] > 1:

@@ -133,17 +133,22 @@ def evaluate_bundle(bundle: Bundle, frame: pd.DataFrame, test_frame: pd.DataFram
 def read_like(source: bytes | str | Path, schema: Schema, name: str | None = None,
               header: bool | None = None, limits: Limits = Limits()) -> Table:
     """Read rows meant for a trained model: with a header naming its columns, or without one
-    holding every column of the training file (or just the feature columns) in order."""
+    holding every column of the training file, all but the label, or just the feature
+    columns, in order."""
     features = [c.name for c in schema.features]
+    unlabelled = [n for n in schema.names if n != schema.label]
     table = read_table(source, name, header=header, limits=limits)
     if table.has_header and not set(features) <= set(table.frame.columns):
         table = read_table(source, name, header=False, limits=limits)
     if not table.has_header:
         width = len(table.frame.columns)
-        names = {len(schema.names): schema.names, len(features): features}.get(width)
+        names = {len(schema.names): schema.names, len(unlabelled): unlabelled,
+                 len(features): features}.get(width)
         if names is None:
             raise TableError(f"found {width} columns; expected {len(schema.names)} "
-                             f"({', '.join(schema.names)}) or the {len(features)} feature "
-                             "columns", table.name)
+                             f"({', '.join(schema.names)}) or {len(unlabelled)} without the "
+                             f"label '{schema.label}'" + (
+                                 f" or the {len(features)} feature columns"
+                                 if len(features) != len(unlabelled) else ""), table.name)
         table.frame.columns = list(names)
     return table

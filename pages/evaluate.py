@@ -17,26 +17,22 @@ st.caption("Step 3 of 5 · Accuracy with counts, results per class, the confusio
 current = state.model()
 if current is None:
     job = state.job()
+    what = ("This page evaluates a trained model: train and test accuracy with counts, "
+            "precision, recall and F1 per class, the confusion matrix with the rows behind "
+            "each cell, and for two classes a threshold with ROC and PR curves.")
     if job is not None and job.active:
-        st.info("A model is training now. When it finishes, this page shows its accuracy with "
-                "counts, results per class, the confusion matrix and the rows behind it.")
+        st.info(f"{what} A model is training now; its evaluation appears here when it "
+                "finishes.")
         st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
     elif state.dataset() is None:
-        st.info("This page evaluates a trained model: train and test accuracy with counts, "
-                "precision, recall and F1 per class, the confusion matrix with the rows behind "
-                "each cell, and for two classes a threshold with ROC and PR curves. "
-                "There is no model yet: load a table first, then train on it.")
+        st.info(f"{what} There is no model yet: load a table first, then train on it.")
         st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
-        st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
-                     icon=":material/upload:")
     else:
-        st.info("This page evaluates a trained model: train and test accuracy with counts, "
-                "precision, recall and F1 per class, the confusion matrix with the rows behind "
-                "each cell, and for two classes a threshold with ROC and PR curves. "
-                f"There is no model yet: train one on **{state.dataset().name}** first.")
-        st.page_link("pages/train.py", label="Step 2: train a model", icon=":material/model_training:")
-        st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
-                     icon=":material/upload:")
+        st.info(f"{what} There is no model yet: train one on **{state.dataset().name}** first.")
+        st.page_link("pages/train.py", label="Step 2: train a model",
+                     icon=":material/model_training:")
+    st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
+                 icon=":material/upload:")
     st.stop()
 
 bundle = current.bundle
@@ -51,9 +47,11 @@ def accuracy_section(summaries: dict[str, dict]) -> None:
     order = [p for p in ("train", "validation", "test") if p in summaries]
     for column, part in zip(st.columns(len(order)), order):
         s = summaries[part]
-        column.metric(f"{PART_TITLES[part]} accuracy", f"{s['accuracy']:.2%}", border=True,
-                      help=f"Share of the {part} rows whose predicted class is their class")
-        column.caption(f"{s['n_correct']} of {s['n']} correct · log-loss {s['log_loss']:.4f}")
+        with column.container(border=True):
+            st.metric(f"{PART_TITLES[part]} accuracy", f"{s['accuracy']:.2%}",
+                      help=f"Share of the {part} rows whose predicted class is their class; "
+                           "log-loss is the mean of -log P(true class), lower is better")
+            st.caption(f"{s['n_correct']} of {s['n']} correct · log-loss {s['log_loss']:.4f}")
     if "train" in summaries and "test" in summaries:
         gap = 100 * (summaries["train"]["accuracy"] - summaries["test"]["accuracy"])
         if gap > OVERFIT_POINTS:
@@ -70,19 +68,21 @@ def accuracy_section(summaries: dict[str, dict]) -> None:
 def per_class_section(per_class: list[dict], averages: dict, where: str) -> None:
     """Table (with macro and weighted rows), accuracy bars, and weak classes in words."""
     rows = [{"class": r["name"], "correct": r["correct"], "wrong": r["wrong"],
-             "accuracy": r["accuracy"], "precision": r["precision"], "recall": r["recall"],
-             "F1": r["f1"], "support": r["support"]} for r in per_class]
+             "accuracy": 100 * r["accuracy"], "precision": r["precision"],
+             "recall": r["recall"], "F1": r["f1"], "support": r["support"]} for r in per_class]
     total = sum(r["support"] for r in per_class)
-    for name in ("macro", "weighted"):
-        a = averages.get(name)
+    for name in ("macro", "weighted"):  # the accuracy of averaged recall: macro = mean per
+        a = averages.get(name)          # class, weighted = overall accuracy
         if a:
             rows.append({"class": f"{name} average", "correct": None, "wrong": None,
-                         "accuracy": None, "precision": a["precision"], "recall": a["recall"],
-                         "F1": a["f1"], "support": total})
+                         "accuracy": 100 * a["recall"], "precision": a["precision"],
+                         "recall": a["recall"], "F1": a["f1"], "support": total})
+    frame = pd.DataFrame(rows).astype({"correct": "Int64", "wrong": "Int64"})
     table, chart = st.columns([3, 2])
-    table.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-        "accuracy": st.column_config.NumberColumn(format="percent",
-                                                  help="correct / support (= recall)"),
+    table.dataframe(frame, hide_index=True, width="stretch", placeholder="–", column_config={
+        "accuracy": st.column_config.NumberColumn(
+            format="%.1f%%", help="correct / support (= recall); macro: the mean over "
+                                  "classes; weighted: the overall accuracy"),
         "precision": st.column_config.NumberColumn(
             format="%.3f", help="of the rows predicted as this class, the share that are"),
         "recall": st.column_config.NumberColumn(
@@ -176,6 +176,9 @@ if not current.reports:
 
 # --------------------------------------------------------------------- the full view
 reports, frames = current.reports, current.parts
+if current.origin != "trained here" and state.dataset() is not None:
+    st.caption(f"Evaluated on {state.dataset().name}, split as set on Data. If this model was "
+               "trained on another split, some of these test rows may be rows it trained on.")
 accuracy_section({p: {"accuracy": r.accuracy, "n": r.n, "n_correct": r.n_correct,
                       "log_loss": r.log_loss} for p, r in reports.items()})
 
@@ -207,14 +210,16 @@ per_class_section(report.per_class(), report.averages(), part)
 
 # confusion matrix and the rows behind a cell
 st.subheader("Confusion matrix")
-st.caption("Rows are the actual class, columns the predicted class; the diagonal is correct. "
-           "Click a cell, or choose the two classes below, to list the rows behind it.")
-normalize = st.toggle("Row percentages (share of each actual class)",
-                      key=f"eval_norm_{current.key}", persist_state="session")
+matrix, side = st.columns([3, 2], gap="large")
+side.caption("Rows are the actual class, columns the predicted class; the diagonal is "
+             "correct. Click a cell, or choose the two classes here, to list the rows behind "
+             "it below.")
+normalize = side.toggle("Row percentages (share of each actual class)",
+                        key=f"eval_norm_{current.key}", persist_state="session")
 figure = plots.confusion_figure(report.confusion.tolist(), names, normalize,
                                 f"Confusion matrix, {part} rows{at}", clickable=True)
-event = st.plotly_chart(figure, on_select="rerun", selection_mode="points",
-                        key=f"confusion_{current.key}_{part}_{normalize}_{threshold}")
+event = matrix.plotly_chart(figure, on_select="rerun", selection_mode="points",
+                            key=f"confusion_{current.key}_{part}_{normalize}_{threshold}")
 actual_key, predicted_key = f"cell_actual_{current.key}", f"cell_predicted_{current.key}"
 clicked = [tuple(int(v) for v in p["customdata"])
            for p in (event.selection.points if event else []) if p.get("customdata")]
@@ -229,25 +234,24 @@ if actual_key not in st.session_state:  # start on the most common mistake, if a
                 for j in range(len(names)) if i != j and report.confusion[i, j]]
     _, i, j = max(mistakes) if mistakes else (0, 0, 0)
     st.session_state[actual_key], st.session_state[predicted_key] = names[-i], names[-j]
-pick_actual, pick_predicted, _ = st.columns([1, 1, 2])
-actual = pick_actual.selectbox("Actual class", names, key=actual_key, persist_state="session")
-predicted = pick_predicted.selectbox("Predicted class", names, key=predicted_key,
-                                     persist_state="session")
+actual = side.selectbox("Actual class", names, key=actual_key, persist_state="session")
+predicted = side.selectbox("Predicted class", names, key=predicted_key, persist_state="session")
 a, p = names.index(actual), names.index(predicted)
 positions = report.cell_positions(a, p)
 what = "correctly predicted" if a == p else f"predicted as **{predicted}**"
-st.markdown(f"**{len(positions)}** {part} rows of class **{actual}** {what}"
-            + (":" if positions else "."))
+side.markdown(f"**{len(positions)}** {part} row{'' if len(positions) == 1 else 's'} of class "
+              f"**{actual}** {what}"
+              + (", listed below." if positions else "."))
 if positions:
     rows = frames[part].iloc[positions].copy()
     rows["predicted"] = [names[k] for k in report.predicted[positions]]
     for k, name in enumerate(names):
         rows[f"P({name})"] = report.probabilities[positions, k].round(4)
-    st.dataframe(rows, width="stretch", key="cell_rows",
+    st.dataframe(rows, width="stretch",
                  column_config={f"P({n})": st.column_config.ProgressColumn(
                      f"P({n})", format="%.3f", min_value=0.0, max_value=1.0) for n in names})
-    st.caption(f"Index = line in {'the test file' if part == 'test' else 'the table'}; "
-               "values as in the file, with the predicted class and probabilities.")
+    st.caption(f"Rows of class {actual} predicted as {predicted}, as they are in the file "
+               "(index = line number), with the predicted probabilities.")
 
 # two classes: ROC and PR with the threshold marked
 if binary:
@@ -284,7 +288,7 @@ else:
         grid_key = (current.key, x, y)
         if grid_key not in cache:
             cache.clear()
-            cache[grid_key] = current.predictor.decision_grid(frames["train"], x, y)
+            cache[grid_key] = current.predictor.decision_grid(frames["train"], x, y, steps=120)
         shown = frames.get("test", frames[part])
         values = pd.DataFrame({"x": numeric_values(shown[x]), "y": numeric_values(shown[y]),
                                "label": shown[bundle.encoder.label].astype(str)}).dropna()

@@ -26,7 +26,7 @@ def adopt(bundle: Bundle, origin: str) -> None:
     model_state, note = state.model_from_bundle(bundle, origin)
     state.set_model(model_state)
     st.session_state["import_message"] = (
-        "success", f"Loaded **{bundle.architecture}** predicting **{bundle.encoder.label}** "
+        model_state.key, f"Loaded **{bundle.architecture}** predicting **{bundle.encoder.label}** "
                    f"({', '.join(bundle.class_names)}), {origin}. {note}")
 
 
@@ -58,12 +58,13 @@ def import_section() -> None:
             try:
                 adopt(load_bundle(folder / name), f"loaded from {folder.name}/{name}")
             except StudioError as err:
-                st.session_state["import_message"] = ("error", f"**Could not load {name}.** {err}")
+                st.session_state["import_message"] = ("error",
+                                                      f"**Could not load {name}.** {err}")
             st.rerun()
     kind, text = st.session_state.get("import_message", (None, None))
     if kind == "error":
         st.error(text, icon=":material/error:")
-    elif kind == "success":
+    elif kind is not None and state.model() is not None and kind == state.model().key:
         st.success(text, icon=":material/check_circle:")
         st.page_link("pages/evaluate.py", label="Evaluate it", icon=":material/analytics:")
         st.page_link("pages/predict.py", label="Predict with it",
@@ -95,7 +96,8 @@ test_rows = current.parts.get("test")
 # The files, built once per model and kept for this session.
 files = st.session_state.get("export_files")
 if files is None or files["model"] != current.key:
-    files = {"model": current.key, "zip": bundle_to_zip(bundle), "pt": state_dict_bytes(bundle)}
+    files = {"model": current.key, "zip": bundle_to_zip(bundle),
+             "pt": state_dict_bytes(bundle)}
     try:
         with st.spinner("Exporting to ONNX and checking it with onnxruntime…"):
             files["onnx"], files["check"] = onnx_bytes(bundle, check_features(bundle, test_rows))
@@ -161,6 +163,8 @@ def literal(name: str, value) -> str:
     kind = next(c.kind for c in encoder.columns if c.name == name)
     if kind == "numeric":
         number = float(numeric_values(pd.Series([value])).iloc[0])
+        if number != number:  # not a number: leave it out, as missing
+            return "None"
         return repr(int(number)) if number.is_integer() else repr(number)
     return repr(str(value))
 

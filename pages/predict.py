@@ -140,6 +140,7 @@ with batch:
         else:
             frame = table.frame
             out = pd.concat([frame, result.frame()], axis=1)
+            out.index.name = frame.index.name or "row"
             messages = {}
             for p in result.problems:
                 messages.setdefault(p.row, []).append(f"{p.column}: {p.message}")
@@ -155,16 +156,16 @@ with batch:
                                "prediction and a class the model knows, so there is no "
                                "accuracy to show.")
                 else:
-                    st.metric(f"Accuracy on {upload.name}", f"{report.accuracy:.2%}",
-                              border=True, width="content")
-                    st.caption(f"{report.summary()}"
-                               + (f"; {left_out} rows left out (not predicted, or a class "
-                                  "the model does not know)" if left_out else ""))
+                    with st.container(border=True, width=420):
+                        st.metric(f"Accuracy on {upload.name}", f"{report.accuracy:.2%}")
+                        st.caption(f"{report.summary()}"
+                                   + (f"; {left_out} rows left out (not predicted, or a "
+                                      "class the model does not know)" if left_out else ""))
             show_problems(result.problems)
-            st.dataframe(out, width="stretch", key="batch_rows", column_config={
+            st.dataframe(out, width="stretch", placeholder="–", column_config={
                 f"P({n})": st.column_config.NumberColumn(format="%.4f") for n in names})
             download = out.reset_index()
-            left, right = st.columns(2)
+            left, right, _ = st.columns([1, 1, 3])
             stem = upload.name.rsplit(".", 1)[0]
             left.download_button("Download as TSV", frame_to_text(download, "\t"),
                                  f"{stem}-predicted.tsv", "text/tab-separated-values",

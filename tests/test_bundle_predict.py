@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mlcore.bundle import Bundle, bundle_from_zip, bundle_to_zip, load_bundle, save_bundle
-from mlcore.errors import BundleError, InputError
+from mlcore.errors import BundleError, InputError, TableError
 from mlcore.predict import Predictor
 
 STUDENT = {"col0": "M", "col1": "39.5", "col2": "oklahoma", "col3": "512"}
@@ -97,8 +97,8 @@ def test_bundle_json_holds_everything(students_bundle, tmp_path):
     assert [c["name"] for c in meta["schema"]["columns"]] == ["col0", "col1", "col2", "col3",
                                                               "col4"]
     assert meta["encoder"]["label"] == "col4" and len(meta["encoder"]["columns"]) == 4
-    assert meta["model_config"] == {"hidden": [10, 10], "activation": "tanh", "dropout": 0.0,
-                                    "binary_head": "softmax"}
+    assert {k: meta["model_config"][k] for k in ("hidden", "activation", "binary_head")} == {
+        "hidden": [10, 10], "activation": "tanh", "binary_head": "softmax"}
     assert meta["train_config"]["epochs"] == 40 and meta["train_config"]["optimizer"] == "adam"
     assert set(meta["metrics"]) == {"train", "test"}
     assert meta["metrics"]["test"]["n"] == 40
@@ -209,6 +209,38 @@ def test_predict_from_rows_and_a_frame_agree(predictor, test_rows):
     assert list(table.columns) == ["predicted", "P(finance)", "P(geology)", "P(history)"]
     with pytest.raises(InputError, match="each row needs 4 values"):
         predictor.predict([["M", "39.5", "oklahoma"]])
+
+
+@pytest.mark.parametrize("index", [["alice", "bob", "carol"], [0, 0, 1]])
+def test_frame_with_a_text_or_repeated_index(predictor, index):
+    frame = pd.DataFrame([STUDENT, {**STUDENT, "col1": "lots"}, {**STUDENT, "col0": "F"}],
+                         index=index)
+    result = predictor.predict(frame, strict=False)
+    assert result.index == [1, 2, 3]
+    assert result.labels[1] is None and None not in (result.labels[0], result.labels[2])
+    assert [str(p) for p in result.problems] == ["row 2, column 'col1': 'lots' is not a number"]
+
+
+def test_rows_with_an_ignored_column(students_prepared, tmp_path):
+    from mlcore.model import ModelConfig
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit, prepare, read_like
+
+    schema = students_prepared.schema.with_column("col2", role="ignore")
+    frame = pd.concat([students_prepared.parts["train"], students_prepared.parts["test"]])
+    bundle = fit(prepare(frame, schema), ModelConfig(hidden=(4,)),
+                 TrainConfig(epochs=1, device="cpu")).bundle
+    predictor = Predictor(bundle)
+    assert predictor.features == ["col0", "col1", "col3"]
+    want = predictor.predict([["M", "39.5", "512"]]).probabilities
+    for row in (["M", "39.5", "oklahoma", "512"], ["M", "39.5", "oklahoma", "512", "finance"]):
+        assert np.array_equal(predictor.predict([row]).probabilities, want)
+    for text in (b"M,39.5,512\n", b"M,39.5,oklahoma,512\n", b"M,39.5,oklahoma,512,finance\n"):
+        table = read_like(text, schema, "rows.csv", header=False)
+        assert np.array_equal(predictor.predict(table.frame).probabilities, want)
+    with pytest.raises(TableError, match="found 2 columns; expected 5 .* or 4 without the "
+                                        "label 'col4' or the 3 feature columns"):
+        read_like(b"M,39.5\n", schema, "rows.csv", header=False)
 
 
 def test_predictions_match_the_bundle_metrics(predictor, students_bundle, test_rows):

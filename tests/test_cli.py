@@ -1,7 +1,12 @@
 """The command line end to end: `python -m mlcore` in a subprocess on every sample.
 
-Each CLI run pays the interpreter + torch start-up, so the runs are started together once
-per module in a small pool of processes and the tests read their results.
+A CLI process pays several seconds of interpreter + torch start-up (more for `train`, whose
+first optimizer imports torch._dynamo), so the subprocess runs are started together once per
+module in a small pool and the tests read their results. Every sample is trained by a real
+`python -m mlcore train`; the students bundle then goes through resume, evaluate, predict and
+export as subprocesses too, and every other sample's bundle through the same commands
+in-process (`mlcore.cli.main`, the function `python -m mlcore` calls), as do the checks of
+--label and of the rarer errors.
 """
 from __future__ import annotations
 
@@ -17,9 +22,12 @@ import pytest
 import torch
 
 from conftest import DATA, ROOT
+from mlcore.cli import main
 
 TRAIN_KEYS = {"train_accuracy", "test_accuracy", "per_class", "confusion_matrix", "class_names",
               "epochs_run", "device", "train_seconds"}
+STUDENTS = ["--hidden", "10,10", "--optimizer", "sgd", "--lr", "0.01", "--batch-size", "10",
+            "--epochs", "20", "--checkpoint-every", "10"]
 
 
 @dataclass
@@ -28,20 +36,18 @@ class Sample:
     split: list[str]     # --test FILE or --test-fraction F
     check: str           # a labelled file to evaluate and predict on
     classes: list[str]
-    n_features: int
 
 
 SAMPLES = {
     "students": Sample("students_train.tsv", ["--test", str(DATA / "students_test.tsv")],
-                       "students_test.tsv", ["finance", "geology", "history"], 4),
+                       "students_test.tsv", ["finance", "geology", "history"]),
     "people": Sample("people_train.tsv", ["--test", str(DATA / "people_test.tsv")],
-                     "people_test.tsv", ["F", "M"], 4),
+                     "people_test.tsv", ["F", "M"]),
     "employees": Sample("employees_train.tsv", ["--test", str(DATA / "employees_test.tsv")],
-                        "employees_test.tsv", ["mgmt", "supp", "tech"], 4),
-    "blobs": Sample("blobs.tsv", ["--test-fraction", "0.2"], "blobs.tsv",
-                    ["A", "B", "C", "D"], 2),
+                        "employees_test.tsv", ["mgmt", "supp", "tech"]),
+    "blobs": Sample("blobs.tsv", ["--test-fraction", "0.2"], "blobs.tsv", ["A", "B", "C", "D"]),
     "digits": Sample("digits.tsv", ["--test-fraction", "0.2"], "digits.tsv",
-                     [str(d) for d in range(10)], 64),
+                     [str(d) for d in range(10)]),
 }
 
 
@@ -59,85 +65,104 @@ class Result:
 
 
 def cli(*args: str | Path) -> Result:
+    """`python -m mlcore ARGS` in a fresh process from the repository root."""
     command = [sys.executable, "-m", "mlcore", *map(str, args)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     return Result(command[3:], done.returncode, done.stdout, done.stderr)
 
 
-def _first_rows(name: str, count: int) -> list[list[str]]:
-    lines = [line for line in (DATA / name).read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
-    return [line.split("\t") for line in lines[:count]]
+def in_process(capsys, *args: str | Path) -> Result:
+    """The same command through mlcore.cli.main in this process."""
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return Result([str(a) for a in args], code, captured.out, captured.err)
 
 
-def _pipeline(name: str, sample: Sample, out: Path) -> dict[str, Result]:
-    """train -> evaluate -> predict --row -> predict --input -> export, one after another."""
-    bundle = out / name
-    extra = (["--epochs", "20", "--checkpoint-every", "10", "--hidden", "10,10",
-              "--optimizer", "sgd", "--lr", "0.01", "--batch-size", "10"]
-             if name == "students" else ["--epochs", "4"])
-    runs = {"train": cli("train", DATA / sample.train, *sample.split, *extra, "--out", bundle,
-                         "--json")}
+def _lines(name: str) -> list[list[str]]:
+    return [line.split("\t") for line in (DATA / name).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def _students(out: Path) -> dict[str, Result]:
+    """The articles' demo: train 20 epochs with checkpoints, resume from epoch 10 into another
+    directory, then evaluate, predict and export the bundle."""
+    sample, bundle = SAMPLES["students"], out / "students"
+    args = ["train", DATA / sample.train, *sample.split, *STUDENTS]
+    runs = {"train": cli(*args, "--out", bundle, "--json")}
     if runs["train"].returncode:
         return runs
-    features_only, every_column = _first_rows(sample.check, 2)
+    runs["resume"] = cli(*args, "--resume", bundle / "checkpoints" / "epoch-00010.pt",
+                         "--out", out / "resumed", "--json")
+    first, second = _lines(sample.check)[:2]
     runs["evaluate"] = cli("evaluate", bundle, DATA / sample.check, "--json")
-    runs["predict_row"] = cli("predict", bundle, "--row", ",".join(features_only[:-1]),
-                              "--row", ",".join(every_column), "--json")
+    runs["predict_row"] = cli("predict", bundle, "--row", ",".join(first[:-1]),
+                              "--row", ",".join(second), "--json")
     runs["predict_input"] = cli("predict", bundle, "--input", DATA / sample.check, "--json")
-    runs["export"] = cli("export", bundle, "--onnx", out / f"{name}.onnx", "--json")
-    if name == "students":  # the resume story: epochs 11 to 20 from the epoch-10 checkpoint
-        runs["resume"] = cli("train", DATA / sample.train, *sample.split, *extra,
-                             "--resume", bundle / "checkpoints" / "epoch-00010.pt",
-                             "--out", out / "resumed", "--json")
+    runs["export"] = cli("export", bundle, "--onnx", out / "students.onnx", "--json")
     return runs
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Future]:
-    out = tmp_path_factory.mktemp("cli")
-    header = out / "students_header.csv"
-    header.write_text("sex,units,state,score,major\n" + "".join(
-        ",".join(row) + "\n" for row in _first_rows("students_train.tsv", 200)))
+def out(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def runs(out) -> dict[str, Future]:
     ragged = out / "ragged.tsv"
     ragged.write_text("M\t20.5\tmaryland\t584\tfinance\nF\t42.5\tnebraska\t631\n")
-    jobs = {f"sample:{name}": (_pipeline, name, sample, out) for name, sample in SAMPLES.items()}
+    jobs = {"students": (_students, out)}
+    for name, sample in SAMPLES.items():
+        if name != "students":
+            jobs[name] = (cli, "train", DATA / sample.train, *sample.split, "--epochs", "3",
+                          "--out", out / name, "--json")
     jobs.update({
-        "label_name": (cli, "train", header, "--label", "sex", "--test-fraction", "0.25",
-                       "--epochs", "3", "--out", out / "by_name", "--json"),
-        "label_index": (cli, "train", DATA / "people_train.tsv", "--label", "3", "--test",
-                        DATA / "people_test.tsv", "--epochs", "3", "--out", out / "by_index",
-                        "--json"),
         "error_ragged": (cli, "train", ragged, "--out", out / "x1"),
         "error_missing": (cli, "train", out / "no_such_file.tsv", "--out", out / "x2"),
-        "error_label": (cli, "train", header, "--label", "colour", "--out", out / "x3"),
-        "error_bundle": (cli, "evaluate", out / "no_bundle", DATA / "students_test.tsv"),
     })
-    pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
-    futures = {key: pool.submit(*job) for key, job in jobs.items()}
-    futures["out"] = Future()
-    futures["out"].set_result(out)
-    yield futures
-    pool.shutdown(wait=True)
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        yield {key: pool.submit(*job) for key, job in jobs.items()}
 
 
-def _sample(runs, name: str) -> dict[str, Result]:
-    results = runs[f"sample:{name}"].result()
-    for step, result in results.items():
-        assert result.returncode == 0, f"{step}: {result.args}\n{result.stderr}"
-    return results
+def _trained(runs, name: str) -> Result:
+    result = runs[name].result()
+    result = result["train"] if isinstance(result, dict) else result
+    assert result.returncode == 0, f"{result.args}\n{result.stderr}"
+    return result
+
+
+def _step(runs, capsys, out: Path, name: str, step: str) -> Result:
+    """One command on a sample's bundle: the subprocess run for students, in-process else."""
+    _trained(runs, name)
+    if name == "students":
+        result = runs["students"].result()[step]
+    else:
+        sample, bundle = SAMPLES[name], out / name
+        first, second = _lines(sample.check)[:2]
+        args = {"evaluate": ["evaluate", bundle, DATA / sample.check],
+                "predict_row": ["predict", bundle, "--row", ",".join(first[:-1]),
+                                "--row", ",".join(second)],
+                "predict_input": ["predict", bundle, "--input", DATA / sample.check],
+                "export": ["export", bundle, "--onnx", out / f"{name}.onnx"]}[step]
+        result = in_process(capsys, *args, "--json")
+    assert result.returncode == 0, f"{result.args}\n{result.stderr}"
+    return result
+
+
+def _rows(name: str) -> int:
+    return len(_lines(SAMPLES[name].check))
 
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_train_json(runs, name):
     sample = SAMPLES[name]
-    result = _sample(runs, name)["train"]
+    result = _trained(runs, name)
     data = result.json
     assert TRAIN_KEYS <= set(data)
     assert data["class_names"] == sample.classes
-    assert data["epochs_run"] == (20 if name == "students" else 4)
-    assert data["device"].startswith("CPU") or data["device"].startswith("CUDA")
+    assert data["epochs_run"] == (20 if name == "students" else 3)
+    assert data["device"].startswith(("CPU", "CUDA"))
     assert 0 < data["train_seconds"] < 120
     assert 0 <= data["train_accuracy"] <= 1 and 0 <= data["test_accuracy"] <= 1
     k = len(sample.classes)
@@ -148,29 +173,29 @@ def test_train_json(runs, name):
     assert data["test_accuracy"] == pytest.approx(data["test_correct"] / data["test_rows"])
     assert [c["name"] for c in data["per_class"]] == sample.classes
     assert [c["support"] for c in data["per_class"]] == [sum(row) for row in confusion]
+    if sample.split[0] == "--test":
+        assert data["test_rows"] == _rows(name)
+    else:
+        assert data["test_rows"] == pytest.approx(0.2 * _rows(name), abs=k)
     bundle = Path(data["bundle"])
     assert (bundle / "model.pt").is_file() and (bundle / "bundle.json").is_file()
-    # the demo's story is printed before the JSON line
-    story = result.stdout
+    story = result.stdout  # the demo's story comes before the JSON line
     assert "Read " in story and "Network: " in story and "Test accuracy: " in story
     assert f"{data['test_correct']} of {data['test_rows']} correct" in story
 
 
-def test_students_story_matches_the_article(runs):
-    data = _sample(runs, "students")["train"].json
+def test_students_is_the_articles_network(runs):
+    data = _trained(runs, "students").json
     assert data["architecture"] == "6-(10-10)-3"
     assert (data["train_rows"], data["test_rows"]) == (200, 40)
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_evaluate(runs, name):
-    results = _sample(runs, name)
-    data = results["evaluate"].json
-    trained = results["train"].json
+def test_evaluate(runs, capsys, out, name):
+    data = _step(runs, capsys, out, name, "evaluate").json
+    trained = _trained(runs, name).json
     assert data["class_names"] == SAMPLES[name].classes
-    rows = sum(1 for line in (DATA / SAMPLES[name].check).read_text().splitlines()
-               if line.strip())
-    assert data["n"] == rows and sum(map(sum, data["confusion_matrix"])) == rows
+    assert data["n"] == _rows(name) and sum(map(sum, data["confusion_matrix"])) == _rows(name)
     if SAMPLES[name].split[0] == "--test":  # evaluating the test file repeats the test report
         assert data["n_correct"] == trained["test_correct"]
         assert data["confusion_matrix"] == trained["confusion_matrix"]
@@ -179,31 +204,24 @@ def test_evaluate(runs, name):
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_predict_rows_and_input(runs, name):
-    results = _sample(runs, name)
+def test_predict_rows_and_input(runs, capsys, out, name):
     classes = SAMPLES[name].classes
-    by_row = results["predict_row"].json["predictions"]
-    assert [p["row"] for p in by_row] == [1, 2]
-    by_input = results["predict_input"].json["predictions"]
-    rows = sum(1 for line in (DATA / SAMPLES[name].check).read_text().splitlines()
-               if line.strip())
-    assert len(by_input) == rows
+    by_row = _step(runs, capsys, out, name, "predict_row").json["predictions"]
+    by_input = _step(runs, capsys, out, name, "predict_input").json["predictions"]
+    assert [p["row"] for p in by_row] == [1, 2] and len(by_input) == _rows(name)
     for prediction in by_row + by_input:
-        assert prediction["label"] in classes
-        assert list(prediction["probabilities"]) == classes
-        assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
-        assert prediction["label"] == max(prediction["probabilities"],
-                                          key=prediction["probabilities"].get)
+        probabilities = prediction["probabilities"]
+        assert list(probabilities) == classes
+        assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+        assert prediction["label"] == max(probabilities, key=probabilities.get)
     for i in range(2):  # a --row gives what the same line of the file gives
         assert by_row[i]["label"] == by_input[i]["label"]
-        for c in classes:
-            assert by_row[i]["probabilities"][c] == pytest.approx(
-                by_input[i]["probabilities"][c], abs=1e-6)
+        assert by_row[i]["probabilities"] == pytest.approx(by_input[i]["probabilities"])
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_export_onnx(runs, name):
-    result = _sample(runs, name)["export"]
+def test_export_onnx(runs, capsys, out, name):
+    result = _step(runs, capsys, out, name, "export")
     data = result.json
     assert Path(data["onnx"]).is_file() and data["max_abs_diff"] <= 1e-4
     assert data["labels_equal"] and data["rows"] > 0
@@ -211,15 +229,14 @@ def test_export_onnx(runs, name):
     assert f"[batch, {len(SAMPLES[name].classes)}]" in result.stdout
 
 
-def test_resume_gives_identical_model_pt(runs):
-    results = _sample(runs, "students")
-    out = runs["out"].result()
+def test_resume_gives_identical_model_pt(runs, out):
+    results = runs["students"].result()
     resumed = results["resume"].json
     assert resumed["epochs_run"] == 20
     assert "resuming from" in results["resume"].stdout
-    logged = [line.split()[1] for line in results["resume"].stdout.splitlines()
+    logged = [int(line.split()[1]) for line in results["resume"].stdout.splitlines()
               if line.strip().startswith("epoch ")]
-    assert logged and all(int(epoch) > 10 for epoch in logged)
+    assert logged and min(logged) > 10 and max(logged) == 20
     checkpoints = sorted(p.name for p in (out / "students" / "checkpoints").iterdir())
     assert checkpoints == ["epoch-00010.pt", "epoch-00020.pt"]
     whole = torch.load(out / "students" / "model.pt", weights_only=True)
@@ -227,28 +244,52 @@ def test_resume_gives_identical_model_pt(runs):
     assert set(whole) == set(again)
     for key in whole:
         assert torch.equal(whole[key], again[key]), key
-    assert resumed["test_correct"] == results["train"].json["test_correct"]
+    assert resumed["confusion_matrix"] == results["train"].json["confusion_matrix"]
 
 
-def test_label_by_name_on_a_header_file(runs):
-    data = runs["label_name"].result().json
-    assert data["class_names"] == ["F", "M"]
-    assert "a header" in runs["label_name"].result().stdout
-    assert data["architecture"] == "8-(16-16)-2"  # units, 3 states, score, 3 majors
-
-
-def test_label_by_index_on_a_no_header_file(runs):
-    result = runs["label_index"].result()
+def test_label_by_name_on_a_header_file(capsys, out):
+    header = out / "students_header.csv"
+    header.write_text("sex,units,state,score,major\n"
+                      + "".join(",".join(row) + "\n" for row in _lines("students_train.tsv")))
+    result = in_process(capsys, "train", header, "--label", "sex", "--test-fraction", "0.25",
+                        "--epochs", "2", "--out", out / "by_name", "--json")
+    assert "a header" in result.stdout and "Label 'sex'" in result.stdout
     data = result.json
-    assert data["class_names"] == ["conservative", "liberal", "moderate"]
-    assert "Label 'col3'" in result.stdout
+    assert data["class_names"] == ["F", "M"] and abs(data["test_rows"] - 50) <= 1
+    arch = data["architecture"]  # units, 3 states, score, 3 majors in; F or M out
+    assert arch.startswith("8-") and arch.endswith("-2")
+    unknown = in_process(capsys, "train", header, "--label", "colour", "--out", out / "x3")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == ("error: no column named 'colour' (columns: sex, units, "
+                                      "state, score, major)")
+
+
+def test_label_by_index_on_a_no_header_file(capsys, out):
+    result = in_process(capsys, "train", DATA / "people_train.tsv", "--label", "3", "--test",
+                        DATA / "people_test.tsv", "--epochs", "2", "--out", out / "by_index",
+                        "--json")
+    assert "no header" in result.stdout and "Label 'col3'" in result.stdout
+    assert result.json["class_names"] == ["conservative", "liberal", "moderate"]
+    with open(out / "by_index" / "bundle.json") as f:
+        assert json.load(f)["encoder"]["label"] == "col3"
+
+
+def test_bad_rows_for_predict_exit_non_zero(runs, capsys, out):
+    _trained(runs, "students")
+    bundle = out / "students"
+    wrong = in_process(capsys, "predict", bundle, "--row", "M,30.5,texas,543")
+    assert wrong.returncode == 1 and "texas" in wrong.stderr and "not seen" in wrong.stderr
+    assert "(not predicted)" in wrong.stdout
+    zeros = in_process(capsys, "predict", bundle, "--row", "M,30.5,texas,543",
+                       "--unknown", "zeros", "--json")
+    assert zeros.returncode == 0 and zeros.json["predictions"][0]["label"] is not None
+    short = in_process(capsys, "predict", bundle, "--row", "M,30.5")
+    assert short.returncode == 1 and "found 2 columns; expected 5" in short.stderr
 
 
 @pytest.mark.parametrize("key, message", [
     ("error_ragged", "ragged.tsv, line 2: expected 5 fields"),
     ("error_missing", "no_such_file.tsv: cannot open the file"),
-    ("error_label", "no column named 'colour'"),
-    ("error_bundle", "no bundle here"),
 ])
 def test_errors_are_one_line_without_traceback(runs, key, message):
     result = runs[key].result()
@@ -256,3 +297,19 @@ def test_errors_are_one_line_without_traceback(runs, key, message):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_more_errors_in_process(capsys, out):
+    for args, message in [
+        (["evaluate", out / "no_bundle", DATA / "students_test.tsv"], "no bundle here"),
+        (["train", DATA / "students_train.tsv", "--resume", out / "none.pt", "--epochs", "2",
+          "--out", out / "x4"], "no such checkpoint"),
+        (["train", DATA / "digits.tsv", "--device", "cuda", "--epochs", "1", "--out",
+          out / "x5"], "CUDA"),
+    ]:
+        if args[0] == "train" and "cuda" in args and torch.cuda.is_available():
+            continue
+        result = in_process(capsys, *args)
+        assert result.returncode == 1, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]

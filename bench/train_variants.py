@@ -1,0 +1,211 @@
+"""Price proposed changes to mlcore.training.train's inner loop, one at a time.
+
+Companion to bench/train_speed.py. Each variant is a copy of train()'s batch loop (seeded
+permutation, batches on the device, per-batch loss/accuracy sums) with one change; they
+run in short interleaved blocks, and the median CPU microseconds per optimizer step is
+reported with the speedup over the unchanged loop and the ratio the articles' DataLoader
+loop would have against it. CPU time (time.process_time) is used because this machine is
+shared: wall time includes waiting for the core, CPU time mostly does not.
+
+Variants (see docs/benchmarks.md for the numbers):
+  current       the loop as in mlcore/training.py today
+  fused         optimizer built with fused=True (one kernel for all parameters)
+  grad_none     `for p in params: p.grad = None` instead of optimizer.zero_grad()
+  stash         keep loss.detach() and logits.detach() per batch, reduce once per epoch
+                (instead of ~6 small tensor ops per batch for loss_sum and correct)
+  permute       X[order], y[order] once per epoch, then contiguous slices per batch
+  combined      fused + grad_none + stash + permute
+  manual        combined + a hand-written backward for Linear/activation stacks with
+                cross-entropy (no autograd graph; not a drop-in: no dropout, two activations)
+
+Run from the repository root:
+  .venv/bin/python bench/train_variants.py --scenario small --blocks 15
+  .venv/bin/python bench/train_variants.py --scenario large --blocks 7
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mlcore.model import build_model, loss_function  # noqa: E402
+from train_speed import SCENARIOS, RowDataset, make_data  # noqa: E402
+
+VARIANTS = {
+    "current": {},
+    "fused": dict(fused=True),
+    "grad_none": dict(grad_none=True),
+    "stash": dict(stash=True),
+    "permute": dict(permute=True),
+    "combined": dict(fused=True, grad_none=True, stash=True, permute=True),
+    "manual": dict(fused=True, grad_none=True, stash=True, permute=True, manual=True),
+}
+ACT_FWD = {"tanh": torch.tanh, "relu": torch.relu}
+ACT_BWD = {"tanh": lambda g, h: torch.ops.aten.tanh_backward(g, h),
+           "relu": lambda g, h: torch.ops.aten.threshold_backward(g, h, 0)}
+
+
+class Loop:
+    """One variant's trainer state; epoch() runs one epoch and returns its step count."""
+
+    def __init__(self, sc: dict, X, y, fused=False, grad_none=False, stash=False,
+                 permute=False, manual=False) -> None:
+        self.X, self.y, self.size = X, y, sc["opt"]["batch_size"]
+        self.model = build_model(X.shape[1], sc["classes"], sc["model"], seed=1)
+        self.params = list(self.model.parameters())
+        opt = sc["opt"]
+        extra = {"fused": True} if fused else {}
+        if opt["optimizer"] == "sgd":
+            self.optimizer = torch.optim.SGD(self.params, lr=opt["lr"],
+                                             momentum=opt["momentum"], **extra)
+        else:
+            self.optimizer = torch.optim.Adam(self.params, lr=opt["lr"], **extra)
+        self.grad_none, self.stash, self.permute, self.manual = grad_none, stash, permute, manual
+        self.linears = [m for m in self.model if isinstance(m, torch.nn.Linear)]
+        self.act = sc["model"].activation
+        self.rng = torch.Generator().manual_seed(1)
+        self.model.train()
+
+    def epoch(self) -> int:
+        X, y, size, n = self.X, self.y, self.size, len(self.X)
+        order = torch.randperm(n, generator=self.rng)
+        if self.permute:
+            X, y = X[order], y[order]
+        loss_sum = torch.zeros(())
+        correct = torch.zeros((), dtype=torch.long)
+        losses, outputs = [], []
+        steps = 0
+        for i in range(0, n, size):
+            if self.permute:
+                xb, yb = X[i:i + size], y[i:i + size]
+            else:
+                batch = order[i:i + size]
+                xb, yb = X[batch], y[batch]
+            if self.manual:
+                logits, loss = self.manual_grads(xb, yb)
+            else:
+                logits = self.model(xb)
+                loss = loss_function(logits, yb)
+                if self.grad_none:
+                    for p in self.params:
+                        p.grad = None
+                else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            self.optimizer.step()
+            steps += 1
+            if self.stash:
+                losses.append(loss.detach())
+                outputs.append(logits.detach())
+            else:
+                with torch.no_grad():
+                    loss_sum += loss.detach() * len(xb)
+                    correct += (logits.argmax(1) == yb).sum()
+        if self.stash:
+            sizes = torch.tensor([len(o) for o in outputs], dtype=torch.float32)
+            labels = y if self.permute else y[order]
+            self.loss = (torch.stack(losses) * sizes).sum().item() / n
+            self.accuracy = (torch.cat(outputs).argmax(1) == labels).sum().item() / n
+        else:
+            self.loss, self.accuracy = loss_sum.item() / n, correct.item() / n
+        return steps
+
+    @torch.no_grad()
+    def manual_grads(self, xb, yb):
+        """Forward, cross-entropy, and hand-written gradients into p.grad."""
+        layers, hs, h = self.linears, [xb], xb
+        for k, lin in enumerate(layers):
+            h = torch.addmm(lin.bias, h, lin.weight.t())
+            if k < len(layers) - 1:
+                h = ACT_FWD[self.act](h)
+            hs.append(h)
+        log_probs = torch.log_softmax(h, 1)
+        loss = F.nll_loss(log_probs, yb)
+        g = log_probs.exp()
+        g[torch.arange(len(yb)), yb] -= 1
+        g.div_(len(yb))
+        for k in range(len(layers) - 1, -1, -1):
+            lin = layers[k]
+            lin.weight.grad = g.t().mm(hs[k])
+            lin.bias.grad = g.sum(0)
+            if k:
+                g = ACT_BWD[self.act](g.mm(lin.weight), hs[k])
+        return h, loss
+
+
+class Baseline:
+    """The articles' per-item DataLoader loop (as in train_speed.run_baseline)."""
+
+    def __init__(self, sc: dict, X, y) -> None:
+        self.model = build_model(X.shape[1], sc["classes"], sc["model"], seed=1)
+        opt = sc["opt"]
+        if opt["optimizer"] == "sgd":
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=opt["lr"],
+                                             momentum=opt["momentum"])
+        else:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=opt["lr"])
+        self.loader = DataLoader(RowDataset(X, y), batch_size=opt["batch_size"], shuffle=True)
+        self.model.train()
+
+    def epoch(self) -> int:
+        steps, total = 0, 0.0
+        for xb, yb in self.loader:
+            self.optimizer.zero_grad()
+            loss = loss_function(self.model(xb), yb)
+            total += loss.item()
+            loss.backward()
+            self.optimizer.step()
+            steps += 1
+        self.loss = total / steps
+        return steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", choices=("small", "large"), default="small")
+    p.add_argument("--blocks", type=int, default=9, help="interleaved timing blocks")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help="comma-separated subset of: " + ", ".join(VARIANTS))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(1)
+    sc = SCENARIOS[args.scenario]
+    # large: a 40,000-row slice keeps blocks short; per-step cost does not depend on rows
+    rows, epochs = (200, 10) if args.scenario == "small" else (40_000, 1)
+    X, y = make_data(sc["rows"], sc["features"], sc["classes"])
+    X, y = X[:rows], y[:rows]
+    names = args.variants.split(",")
+    runners = {"baseline": Baseline(sc, X, y), **{k: Loop(sc, X, y, **VARIANTS[k]) for k in names}}
+    for r in runners.values():  # warm-up
+        r.epoch()
+    cpu = {k: [] for k in runners}
+    wall = {k: [] for k in runners}
+    for _ in range(args.blocks):
+        for k, r in runners.items():
+            t, c, steps = time.perf_counter(), time.process_time(), 0
+            for _ in range(epochs):
+                steps += r.epoch()
+            cpu[k].append((time.process_time() - c) / steps * 1e6)
+            wall[k].append((time.perf_counter() - t) / steps * 1e6)
+    med = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"{args.scenario}: {sc['model'].describe(sc['features'], sc['classes'])}, "
+          f"{sc['opt']['optimizer']}, batch {sc['opt']['batch_size']}; median of "
+          f"{args.blocks} blocks of {steps} steps, 1 thread")
+    print(f"{'variant':<10} {'cpu us/step':>12} {'wall us/step':>13} {'vs current':>11} "
+          f"{'baseline/it':>12}")
+    for k in runners:
+        speedup = med["current"] / med[k] if "current" in med else float("nan")
+        print(f"{k:<10} {med[k]:>12.1f} {statistics.median(wall[k]):>13.1f} "
+              f"{speedup:>10.2f}x {med['baseline'] / med[k]:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()
