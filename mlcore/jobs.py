@@ -1,70 +1,58 @@
 """Training jobs for a dashboard that serves many people at once.
 
-Each job trains in its own worker process (spawned, so one user's training neither holds the
-server's GIL nor sets torch's thread count for everyone) and streams its epochs back; a
-thread in the server follows it. A server-wide cap on running jobs makes further jobs wait
+Each job trains in its own worker process (`python -m mlcore.worker`, so one user's training
+neither holds the server's GIL nor sets torch's thread count for everyone) and streams its
+epochs back; a thread in the server follows it. A spare worker is kept warm. A server-wide cap on running jobs makes further jobs wait
 in a queue (a hosted demo must not train on every core for everyone).
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
-import queue
+import socket
+import subprocess
+import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
-import torch
-
 from .checkpoint import load_checkpoint
-from .errors import StudioError
 from .model import ModelConfig
 from .training import EpochStats, TrainConfig
-from .workflow import Prepared, Run, fit
+from .workflow import Prepared, Run
 
 MAX_RUNNING = int(os.environ.get("STUDIO_MAX_JOBS", "2"))
 _slots = threading.BoundedSemaphore(MAX_RUNNING)
 _waiting: list["TrainingJob"] = []
 _waiting_lock = threading.Lock()
-_context = multiprocessing.get_context("spawn")
-
-
-def _work(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig,
-          checkpoint_dir: Path | None, resume: Path | None, events, stop) -> None:
-    """Train and send ("epoch", stats)... then ("done", pickled run) or ("failed", message)."""
-    try:
-        run = fit(prepared, model_config, train_config, lambda s: events.put(("epoch", s)),
-                  stop, checkpoint_dir, resume)
-        # bytes, not the Run: torch would share its tensors through file descriptors that
-        # vanish when this process exits
-        events.put(("done", pickle.dumps(run)))
-    except StudioError as err:
-        events.put(("failed", str(err)))
-    except Exception as err:  # one line for the user; the traceback goes to the server log
-        traceback.print_exc()
-        events.put(("failed", f"training failed: {type(err).__name__}: {err}"))
-
-
-def _serve(inbox, events, stop) -> None:
-    """Worker process body: pay torch's lazy start-up costs (the first optimizer imports
-    torch._dynamo, seconds) before the job arrives; then run one job and exit."""
-    weight = torch.zeros(1, requires_grad=True)
-    (weight * 2).sum().backward()
-    torch.optim.Adam([weight]).step()
-    _work(*inbox.get(), events, stop)
 
 
 class _Worker:
-    """A spawned process that has imported torch and waits for exactly one job."""
+    """A `python -m mlcore.worker` process that has imported torch and waits for one job."""
 
     def __init__(self) -> None:
-        self.inbox, self.events, self.stop = _context.Queue(), _context.Queue(), _context.Event()
-        self.process = _context.Process(target=_serve, args=(self.inbox, self.events, self.stop),
-                                        name="studio-worker", daemon=True)
-        self.process.start()
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlcore.worker", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(ours.detach())
+
+    def send(self, message: object) -> None:
+        self.conn.send_bytes(pickle.dumps(message))
+
+    def receive(self, timeout: float) -> tuple | None:
+        """The next message, or None when none came within `timeout` seconds."""
+        if not self.conn.poll(timeout):
+            return None
+        return pickle.loads(self.conn.recv_bytes())  # from our own worker process
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
 
 _spare: _Worker | None = None
@@ -72,25 +60,20 @@ _spare_lock = threading.Lock()
 
 
 def prewarm() -> None:
-    """Start a spare worker in the background, so the next job starts without waiting
-    for a new Python to import torch."""
-    def make() -> None:
-        global _spare
-        worker = _Worker()
-        with _spare_lock:
-            if _spare is None:
-                _spare = worker
-                return
-        worker.process.terminate()
-    threading.Thread(target=make, name="studio-prewarm", daemon=True).start()
+    """Start a spare worker now, so the next job does not wait for a new Python to
+    import torch."""
+    global _spare
+    with _spare_lock:
+        if _spare is None or not _spare.alive:
+            _spare = _Worker()
 
 
 def _take_worker() -> _Worker:
-    """The warm spare if there is one (then warm the next), else a new worker."""
+    """The warm spare if there is one (then start the next spare), else a new worker."""
     global _spare
     with _spare_lock:
         worker, _spare = _spare, None
-    if worker is None or not worker.process.is_alive():
+    if worker is None or not worker.alive:
         worker = _Worker()
     prewarm()
     return worker
@@ -131,8 +114,11 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the job to stop after the current batch (or to leave the queue)."""
         self._stop.set()
-        if self._worker is not None:
-            self._worker.stop.set()
+        if self._worker is not None and self._worker.alive:
+            try:
+                self._worker.send("stop")
+            except OSError:  # it has just finished
+                pass
 
     @property
     def active(self) -> bool:
@@ -184,31 +170,36 @@ class TrainingJob:
 
     def _run_worker(self) -> None:
         self._worker = worker = _take_worker()
+        worker.send({"prepared": self.prepared, "model_config": self.model_config,
+                     "train_config": self.train_config, "checkpoint_dir": self.checkpoint_dir,
+                     "resume": self.resume})
         if self._stop.is_set():
-            worker.stop.set()
-        worker.inbox.put((self.prepared, self.model_config, self.train_config,
-                          self.checkpoint_dir, self.resume))
+            worker.send("stop")
         while True:
             try:
-                kind, value = worker.events.get(timeout=0.2)
-            except queue.Empty:
-                if not worker.process.is_alive():
+                message = worker.receive(timeout=0.2)
+            except (EOFError, OSError):
+                message = None
+            if message is None:
+                if not worker.alive:
                     self.error = ("the training process ended unexpectedly (exit code "
-                                  f"{worker.process.exitcode})")
+                                  f"{worker.process.returncode})")
                     self.state = "failed"
                     break
                 continue
+            kind, value = message
             if kind == "epoch":
                 self.epochs.append(value)
             elif kind == "done":
-                self.run = value = pickle.loads(value)  # our own worker's bytes
+                self.run = value
                 self.epochs[:] = value.history.epochs
                 self.state = "stopped" if value.history.stopped == "user" else "done"
                 break
             else:
                 self.error, self.state = value, "failed"
                 break
-        worker.process.join(timeout=10)
+        worker.conn.close()
+        worker.process.wait(timeout=30)
 
     def _leave_queue(self) -> None:
         with _waiting_lock:
