@@ -10,16 +10,16 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .bundle import Bundle, load_bundle, save_bundle
+from .bundle import load_bundle, save_bundle
 from .device import DEVICES
 from .encoder import SCALINGS
 from .errors import StudioError
 from .metrics import Report, evaluate
 from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
-from .onnx_export import export_onnx
+from .onnx_export import check_features, export_onnx, sample_rows
+from .onnx_raw import export_raw_onnx, input_names
 from .predict import Predictor
 from .schema import infer_schema
 from .table import read_table
@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="export a bundle to ONNX, verified with onnxruntime")
     x.add_argument("bundle")
-    x.add_argument("--onnx", required=True, help="output .onnx file")
+    x.add_argument("--onnx", help="output .onnx file taking encoded features")
+    x.add_argument("--onnx-raw", help="output .onnx file taking the raw columns (encoder inside)")
     x.add_argument("--check", help="labelled file whose rows verify the export "
                                    "(default: rows sampled within the training ranges)")
     x.add_argument("--json", action="store_true")
@@ -227,29 +228,33 @@ def cmd_predict(args: argparse.Namespace, say) -> dict:
 
 
 def cmd_export(args: argparse.Namespace, say) -> dict:
+    if not (args.onnx or args.onnx_raw):
+        raise StudioError("say where to write: --onnx FILE and/or --onnx-raw FILE")
     bundle = load_bundle(args.bundle)
-    if args.check:
-        frame = read_like(args.check, bundle.schema).frame
-        X = bundle.encoder.transform(frame, unknown="zeros")
-    else:
-        X = _sample_features(bundle)
-    check = export_onnx(bundle, args.onnx, X)
-    say(f"Wrote {args.onnx} ({Path(args.onnx).stat().st_size} bytes): input 'features' "
-        f"float32 [batch, {bundle.encoder.n_features}], output 'probabilities' "
-        f"[batch, {len(bundle.class_names)}]")
-    say(check.summary())
-    return {"onnx": args.onnx, "max_abs_diff": check.max_abs_diff, "rows": check.rows,
-            "labels_equal": check.labels_equal, "onnxruntime": check.onnxruntime_version,
-            "opset": check.opset}
-
-
-def _sample_features(bundle: Bundle, rows: int = 256) -> np.ndarray:
-    """Encoded rows spread over the training ranges, for checking an export without data."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({c.name: (rng.uniform(c.low, c.high, rows) if c.kind == "numeric"
-                                   else rng.choice(c.levels, rows))
-                          for c in bundle.encoder.columns})
-    return bundle.encoder.transform(frame.astype(object), unknown="zeros")
+    frame = read_like(args.check, bundle.schema).frame if args.check else sample_rows(bundle)
+    where = f"the rows of {args.check}" if args.check else "rows sampled in the training ranges"
+    result = {}
+    if args.onnx:
+        check = export_onnx(bundle, args.onnx, check_features(bundle, frame))
+        say(f"Wrote {args.onnx} ({Path(args.onnx).stat().st_size} bytes): input 'features' "
+            f"float32 [batch, {bundle.encoder.n_features}] (encoded), output 'probabilities' "
+            f"[batch, {len(bundle.class_names)}]")
+        say(f"{check.summary()}, on {where}")
+        result["onnx"] = {"path": args.onnx, "max_abs_diff": check.max_abs_diff,
+                          "rows": check.rows, "labels_equal": check.labels_equal,
+                          "onnxruntime": check.onnxruntime_version, "opset": check.opset}
+    if args.onnx_raw:
+        raw = export_raw_onnx(bundle, args.onnx_raw, frame)
+        inputs = ", ".join(f"{name} ({'float32' if c.kind == 'numeric' else 'string'})"
+                           for c, name in zip(bundle.encoder.columns,
+                                              input_names(bundle).values()))
+        say(f"Wrote {args.onnx_raw} ({Path(args.onnx_raw).stat().st_size} bytes): inputs "
+            f"{inputs}, each [batch, 1]; outputs label, probabilities, unknown_categories")
+        say(f"{raw.summary()}, on {where}")
+        result["onnx_raw"] = {"path": args.onnx_raw, "max_abs_diff": raw.max_abs_diff,
+                              "rows": raw.rows, "labels_identical": raw.labels_identical,
+                              "onnxruntime": raw.onnxruntime_version}
+    return result
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import onnx
@@ -20,6 +21,7 @@ from .metrics import predict_probabilities
 OPSET = 17        # loads in every onnxruntime release since 1.14
 IR_VERSION = 8
 TOLERANCE = 1e-4
+Check = TypeVar("Check")
 
 
 class ExportError(StudioError):
@@ -147,24 +149,33 @@ def export_onnx(bundle: Bundle, path: Path | str, X_check: np.ndarray,
     return check
 
 
-def check_features(bundle: Bundle, frame: pd.DataFrame | None = None,
-                   rows: int = 256, seed: int = 0) -> np.ndarray:
-    """Encoded rows to check an export on: `frame`'s rows (unseen categories as zeros), or
-    without rows, values spread over the training ranges and known categories."""
-    if frame is not None and len(frame):
-        return bundle.encoder.transform(frame, unknown="zeros")
+def sample_rows(bundle: Bundle, rows: int = 256, seed: int = 0) -> pd.DataFrame:
+    """Raw rows spread over the training ranges and known categories, to check an export
+    when no data file is at hand."""
     rng = np.random.default_rng(seed)
-    spread = pd.DataFrame({c.name: (rng.uniform(c.low, c.high, rows) if c.kind == "numeric"
-                                    else rng.choice(c.levels, rows))
+    spread = pd.DataFrame({c.name: (rng.uniform(c.low, c.high, rows).astype(str)
+                                    if c.kind == "numeric" else rng.choice(c.levels, rows))
                            for c in bundle.encoder.columns})
-    return bundle.encoder.transform(spread.astype(object), unknown="zeros")
+    return spread.astype(object)
 
 
-def onnx_bytes(bundle: Bundle, X_check: np.ndarray,
-               tolerance: float = TOLERANCE) -> tuple[bytes, ParityCheck]:
-    """export_onnx into a temporary file and return its bytes with the parity check, e.g.
-    for a download; raises ExportError like export_onnx when the graph disagrees."""
+def check_features(bundle: Bundle, frame: pd.DataFrame | None = None) -> np.ndarray:
+    """Encoded rows to check an export on: `frame`'s rows (unseen categories as zeros), or
+    without rows, sample_rows()."""
+    rows = frame if frame is not None and len(frame) else sample_rows(bundle)
+    return bundle.encoder.transform(rows, unknown="zeros")
+
+
+def as_bytes(export: Callable[[Bundle, Path, Any], Check], bundle: Bundle,
+             check_data: Any) -> tuple[bytes, Check]:
+    """Run an export into a temporary file and return its bytes with its check, e.g. for a
+    download; the export's own error (ExportError) passes through."""
     with tempfile.TemporaryDirectory(prefix="studio-onnx-") as folder:
         path = Path(folder) / "model.onnx"
-        check = export_onnx(bundle, path, X_check, tolerance)
+        check = export(bundle, path, check_data)
         return path.read_bytes(), check
+
+
+def onnx_bytes(bundle: Bundle, X_check: np.ndarray) -> tuple[bytes, ParityCheck]:
+    """The features-in ONNX file as bytes, checked on X_check."""
+    return as_bytes(export_onnx, bundle, X_check)

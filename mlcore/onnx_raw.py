@@ -21,7 +21,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .bundle import Bundle
 from .encoder import MISSING_LEVEL, ColumnEncoding
-from .onnx_export import IR_VERSION, OPSET, ExportError, finalize, metadata, mlp_graph_parts
+from .onnx_export import (IR_VERSION, OPSET, ExportError, as_bytes, finalize, metadata,
+                          mlp_graph_parts, sample_rows)
 from .predict import Predictor
 from .table import MISSING_TOKENS
 
@@ -206,3 +207,10 @@ def export_raw_onnx(bundle: Bundle, path: Path | str, frame: pd.DataFrame,
         raise ExportError(f"the raw ONNX graph disagrees with the engine ({check.summary()}); "
                           "not exported")
     return check
+
+
+def raw_onnx_bytes(bundle: Bundle, frame: pd.DataFrame | None = None
+                   ) -> tuple[bytes, RawParityCheck]:
+    """The raw-input ONNX file as bytes, checked on `frame` (raw rows) or sample_rows()."""
+    rows = frame if frame is not None and len(frame) else sample_rows(bundle)
+    return as_bytes(export_raw_onnx, bundle, rows)

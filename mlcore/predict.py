@@ -11,6 +11,7 @@ import pandas as pd
 from .bundle import Bundle
 from .encoder import Problem
 from .errors import InputError
+from .table import MISSING_TOKENS
 from .metrics import Report, predict_classes, predict_probabilities
 
 Rows = Mapping[str, Any] | Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] | pd.DataFrame
@@ -49,12 +50,13 @@ class Prediction:
 
 
 def _as_text(value: Any) -> Any:
-    """Cells as the reader would give them: None for missing, 3.0 as '3' for category lookups."""
+    """Cells as the reader gives them: None for missing ('', 'NA', '?'...), 3.0 as '3'."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip() or None
+    text = str(value).strip()
+    return None if text.lower() in MISSING_TOKENS else text
 
 
 class Predictor:

@@ -9,12 +9,10 @@ import streamlit as st
 
 from mlcore.bundle import (Bundle, bundle_from_zip, bundle_to_zip, load_bundle, save_bundle,
                            state_dict_bytes)
-from mlcore.encoder import MISSING_LEVEL
 from mlcore.errors import StudioError
-from mlcore.model import ACTIVATIONS
 from mlcore.onnx_export import check_features, onnx_bytes
-from mlcore.schema import numeric_values
-from ui import state
+from mlcore.onnx_raw import input_names, raw_onnx_bytes
+from ui import snippets, state
 
 st.title("Export")
 st.caption("Step 5 of 5 · Take the model with you, with a few lines of Python for each file, "
@@ -100,7 +98,9 @@ if files is None or files["model"] != current.key:
              "pt": state_dict_bytes(bundle)}
     try:
         with st.spinner("Exporting to ONNX and checking it with onnxruntime…"):
-            files["onnx"], files["check"] = onnx_bytes(bundle, check_features(bundle, test_rows))
+            files["onnx"], files["check"] = raw_onnx_bytes(bundle, test_rows)
+            files["net"], files["net_check"] = onnx_bytes(bundle,
+                                                          check_features(bundle, test_rows))
     except StudioError as err:
         files["onnx"], files["error"] = None, str(err)
     st.session_state["export_files"] = files
@@ -134,124 +134,52 @@ with onnx_col, st.container(border=True):
     if files.get("onnx") is None:
         st.error(f"Not offered: {files.get('error')}", icon=":material/error:")
     else:
-        check = files["check"]
-        st.caption("For programs without PyTorch. Takes the encoded features, gives the "
-                   "class probabilities.")
+        check, net_check = files["check"], files["net_check"]
+        st.caption("For programs without PyTorch or mlcore: **raw values in** (one input per "
+                   "column), label and probabilities out; the encoding is inside the graph.")
         st.download_button("Download model.onnx", files["onnx"], "model.onnx",
                            "application/octet-stream", on_click="ignore",
                            icon=":material/download:", key="download_onnx")
         where = "test rows" if test_rows is not None and len(test_rows) else \
             "rows spread over the training ranges"
-        st.caption(f"Checked with onnxruntime {check.onnxruntime_version} on {check.rows} "
-                   f"{where}: max difference from PyTorch **{check.max_abs_diff:.1e}**, "
-                   f"predicted classes {'identical' if check.labels_equal else 'DIFFERENT'} "
-                   f"(opset {check.opset}).")
+        st.caption(f"Checked with onnxruntime {check.onnxruntime_version} on {check.rows} raw "
+                   f"{where}: labels {'identical to' if check.labels_identical else 'DIFFER from'}"
+                   f" the app's, max probability difference **{check.max_abs_diff:.1e}**.")
+        st.download_button("The network alone (encoded features in)", files["net"],
+                           "model-features.onnx", "application/octet-stream",
+                           on_click="ignore", key="download_net")
+        st.caption(f"model-features.onnx: max difference from PyTorch "
+                   f"{net_check.max_abs_diff:.1e} (opset {net_check.opset}).")
 
 # --------------------------------------------------------------------- how to use the files
-if test_rows is not None and len(test_rows):
-    example = {c.name: test_rows.iloc[0][c.name] for c in encoder.columns}
-else:
-    example = {c.name: (c.fill if c.kind == "numeric" else
-                        next(level for level in c.levels if level != MISSING_LEVEL))
-               for c in encoder.columns}
-
-
-def literal(name: str, value) -> str:
-    """The example value as Python: a number for numeric columns, else a string."""
-    if value is None:
-        return "None"
-    kind = next(c.kind for c in encoder.columns if c.name == name)
-    if kind == "numeric":
-        number = float(numeric_values(pd.Series([value])).iloc[0])
-        if number != number:  # not a number: leave it out, as missing
-            return "None"
-        return repr(int(number)) if number.is_integer() else repr(number)
-    return repr(str(value))
-
-
-row_text = "{" + ", ".join(f"{name!r}: {literal(name, v)}" for name, v in example.items()) + "}"
+example = snippets.example_row(bundle, test_rows)
+row_text = snippets.row_literal(bundle, example)
 encoded = encoder.transform(pd.DataFrame([example], dtype=object), "zeros")[0]
-layers, width = [], encoder.n_features
-for size in bundle.model_config.hidden:
-    activation = ACTIVATIONS[bundle.model_config.activation].__name__
-    layers.append(f"nn.Linear({width}, {size}), nn.{activation}(),")
-    if bundle.model_config.dropout:
-        layers.append(f"nn.Dropout({bundle.model_config.dropout}),")
-    width = size
-outputs = bundle.model_config.outputs(len(names))
-layers.append(f"nn.Linear({width}, {outputs}),")
-to_probabilities = ("p = torch.sigmoid(logits)[:, 0]\nprobabilities = torch.stack([1 - p, p], 1)"
-                    if outputs == 1 else "probabilities = torch.softmax(logits, dim=1)")
 
 st.subheader("Use the files in Python")
-use_zip, use_pt, use_onnx = st.tabs(["Bundle with mlcore", "model.pt with PyTorch",
-                                     "model.onnx with onnxruntime"])
+use_zip, use_onnx, use_pt, use_net = st.tabs([
+    "Bundle with mlcore", "model.onnx with onnxruntime", "model.pt with PyTorch",
+    "model-features.onnx"])
 with use_zip:
     st.caption("Needs this project's `mlcore` package (and PyTorch). Raw values in, as in the "
                "table; the bundle encodes them and checks them the way this app does.")
-    st.code(f'''from mlcore.bundle import load_bundle
-from mlcore.predict import Predictor
-
-predictor = Predictor(load_bundle("{stem}.zip"))
-result = predictor.predict([{row_text}])
-print(result.labels[0], dict(zip(result.class_names, result.probabilities[0])))
-''', language="python")
+    st.code(snippets.mlcore_snippet(f"{stem}.zip", row_text), language="python")
+with use_onnx:
+    st.caption("numpy and onnxruntime only, raw values in. For whole files, "
+               "`examples/predict_onnx.py model.onnx rows.tsv` does the same for every row. "
+               + ("Inputs: " + ", ".join(f"`{name}`" for name in input_names(bundle).values())
+                  + "."))
+    st.code(snippets.onnx_raw_snippet(bundle, row_text), language="python")
 with use_pt:
     st.caption("Plain PyTorch, no mlcore: the network definition that fits these weights. It "
-               "takes encoded features (see the ONNX tab for the encoding); the numbers below "
+               "takes encoded features (see the last tab for the encoding); the numbers below "
                "are the example row encoded.")
-    body = "\n    ".join(layers)
-    features = ", ".join(f"{round(float(v), 6)!r}" for v in encoded)
-    st.code(f'''import torch
-from torch import nn
-
-model = nn.Sequential(
-    {body}
-)
-model.load_state_dict(torch.load("model.pt", weights_only=True))
-model.eval()
-# {row_text}
-features = torch.tensor([[{features}]])
-with torch.inference_mode():
-    logits = model(features)
-{to_probabilities}
-print(dict(zip({names!r}, probabilities[0].tolist())))
-''', language="python")
-with use_onnx:
-    st.caption("numpy and onnxruntime only. The ONNX graph takes **encoded** features "
-               f"(float32, {encoder.n_features} per row) and returns the probabilities of "
-               f"{', '.join(names)}. The encoding is stored in bundle.json, inside the bundle "
-               ".zip; the `encode` function below applies it.")
-    st.code(f'''import json
-import zipfile
-
-import numpy as np
-import onnxruntime as ort
-
-meta = json.loads(zipfile.ZipFile("{stem}.zip").read("bundle.json"))
-
-
-def encode(row):
-    """Raw values -> the numbers the network takes, as bundle.json["encoder"] says."""
-    out = []
-    for c in meta["encoder"]["columns"]:
-        value = row.get(c["name"])
-        if c["kind"] == "numeric":  # scaled; a missing value takes the training median
-            x = c["fill"] if value is None else float(value)
-            out.append((x - c["center"]) / c["scale"])
-        elif c["kind"] == "binary":  # first level -1, second +1, missing 0
-            out.append({{c["levels"][0]: -1.0, c["levels"][1]: 1.0}}.get(str(value), 0.0))
-        else:  # one-hot over the levels seen in training
-            text = "{MISSING_LEVEL}" if value is None else str(value)
-            out += [1.0 if text == level else 0.0 for level in c["levels"]]
-    return out
-
-
-session = ort.InferenceSession("model.onnx")
-features = np.array([encode({row_text})], dtype=np.float32)
-probabilities = session.run(["probabilities"], {{"features": features}})[0]
-print(dict(zip(meta["class_names"], probabilities[0])))
-''', language="python")
+    st.code(snippets.pytorch_snippet(bundle, row_text, encoded), language="python")
+with use_net:
+    st.caption("numpy and onnxruntime only, for the network-only graph: it takes **encoded** "
+               f"features (float32, {encoder.n_features} per row). The encoding is stored in "
+               "bundle.json, inside the bundle .zip; the `encode` function below applies it.")
+    st.code(snippets.onnx_features_snippet(f"{stem}.zip", row_text), language="python")
     with st.expander("How the encoding is stored in bundle.json"):
         st.caption("`encoder.columns` in feature order: numeric columns are (x - center) / "
                    "scale with `fill` for a missing value; binary columns map `levels` to "

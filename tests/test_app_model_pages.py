@@ -291,15 +291,15 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
     data, run, prepared = students
     model = model_of(students)
     at = ok(open_page("pages/export.py", data, model))
-    assert (f"Checked with onnxruntime {onnxruntime.__version__} on 40 test rows: max "
-            "difference from PyTorch") in texts(at, "caption")
-    for name in ("major-classifier.zip", "model.pt", "model.onnx"):
+    assert (f"Checked with onnxruntime {onnxruntime.__version__} on 40 raw test rows: labels "
+            "identical to the app's") in texts(at, "caption")
+    for name in ("major-classifier.zip", "model.pt", "model.onnx", "model-features.onnx"):
         (tmp_path / name).write_bytes(downloads[name])
 
     # every snippet runs as shown and agrees with the app's predictor
     monkeypatch.chdir(tmp_path)
     snippets = [c.value for c in at.code if c.language == "python"]
-    assert len(snippets) == 3
+    assert len(snippets) == 4
     example = {c.name: prepared.parts["test"].iloc[0][c.name] for c in run.bundle.encoder.columns}
     want = model.predictor.predict(example).probabilities[0]
     for code in snippets:

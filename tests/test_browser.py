@@ -1,6 +1,8 @@
 """End to end in a real browser: `streamlit run app.py` driven by Debian's Chromium through
-Playwright. Upload a TSV, pick the label, train a few epochs, read the results, and visit
-every page; screenshots of each page are saved in test-artifacts/ ."""
+Playwright. Upload a TSV, pick the label, train a few epochs, read the results, then use
+Evaluate (confusion matrix, a clicked cell's rows), Predict (the one-row form) and Export
+(download the bundle .zip and check it with mlcore); and a bad upload keeps the old dataset.
+Full-page screenshots of each step are saved in test-artifacts/ ."""
 from __future__ import annotations
 
 import io
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1400, "height": 2400}
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -27,7 +30,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)",
                 allow_module_level=True)
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Locator, Page, expect, sync_playwright  # noqa: E402
 
 expect.set_options(timeout=30_000)
 
@@ -64,25 +67,50 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server, request):
+def browser():
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
-        tab.set_default_timeout(60_000)
-        tab.goto(server)
-        yield tab
-        tab.screenshot(path=str(ARTIFACTS / "last.png"), full_page=True)
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(server, browser, request):
+    """A fresh browser session (its own Streamlit session state) on the app's front page."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.goto(server)
+    yield tab
+    tab.screenshot(path=str(ARTIFACTS / f"last-{request.node.name[5:40]}.png"), full_page=True)
+    context.close()
+
+
+def settle(page: Page) -> None:
+    """Wait until the script run the last action started has finished."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stApp")).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=120_000)
 
 
 def shot(page: Page, name: str) -> None:
+    """A screenshot of the whole page: the app scrolls inside its main area, so the window
+    is made as tall as that area's content first."""
+    settle(page)
     page.wait_for_timeout(800)  # let charts finish drawing
+    height = page.evaluate("() => Math.max(...Array.from(document.querySelectorAll("
+                           "'[data-testid=stMain], [data-testid=stSidebar] > div'), "
+                           "e => e.scrollHeight))")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"],
+                                                                      min(height, 8000))})
+    page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORT)
 
 
-def choose(page: Page, label: str, option: str) -> None:
+def choose(page: Page | Locator, label: str, option: str) -> None:
     """Pick `option` in the Streamlit selectbox labelled `label`."""
     page.get_by_role("combobox", name=label).click()
     page.get_by_role("option", name=option, exact=True).click()
@@ -90,6 +118,18 @@ def choose(page: Page, label: str, option: str) -> None:
 
 def go(page: Page, name: str) -> None:
     page.get_by_role("link", name=name, exact=True).first.click()
+    expect(page.get_by_role("heading", name=name, exact=True).first).to_be_visible()
+
+
+def no_traceback(page: Page) -> None:
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def center(locator: Locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    assert box is not None, locator
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
 def students_with_header(tmp_path: Path) -> Path:
@@ -106,7 +146,8 @@ def students_with_header(tmp_path: Path) -> Path:
     return path
 
 
-def test_upload_pick_label_train_and_visit_every_page(page: Page, tmp_path):
+def test_upload_train_evaluate_predict_export(page: Page, tmp_path):
+    # ------------------------------------------------------------------ Data
     expect(page.get_by_text("Load this sample")).to_be_visible()
     shot(page, "1-data-empty")
 
@@ -117,6 +158,7 @@ def test_upload_pick_label_train_and_visit_every_page(page: Page, tmp_path):
     expect(page.get_by_text("label becomes a class index: finance = 0")).to_be_visible()
     shot(page, "2-data-loaded")
 
+    # ------------------------------------------------------------------ Train
     go(page, "Train")
     expect(page.get_by_role("button", name="Can it overfit 32 rows?")).to_be_visible()
     epochs = page.get_by_role("spinbutton", name="Epochs", exact=True)
@@ -128,14 +170,111 @@ def test_upload_pick_label_train_and_visit_every_page(page: Page, tmp_path):
     expect(page.get_by_text("Finished after 15 epochs")).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Train: ").first).to_contain_text(
         re.compile(r"Train: \d+ of 161 correct, [\d.]+% · Test: \d+ of 39 correct"))
-    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
     expect(page.get_by_text("Checkpoints")).to_be_visible()
     shot(page, "3-train-done")
-    sidebar = page.locator("[data-testid=stSidebar]")
+    sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_text("test accuracy")).to_be_visible()
 
-    for name in ("Evaluate", "Predict", "Export"):
-        go(page, name)
-        expect(page.get_by_role("heading", name=name).first).to_be_visible()
-        expect(page.get_by_text("Traceback")).to_have_count(0)
-        shot(page, f"4-{name.lower()}")
+    # ------------------------------------------------------------------ Evaluate
+    go(page, "Evaluate")
+    no_traceback(page)
+    expect(page.get_by_text(re.compile(r"^\d+ of 39 correct · log-loss"))).to_be_visible()
+    # the per-class table: a row per class and the two averages
+    expect(page.get_by_role("heading", name="Per class (test rows)")).to_be_visible()
+    for name in ("finance", "geology", "history", "macro average", "weighted average"):
+        expect(page.get_by_role("gridcell", name=name, exact=True).first).to_be_attached()
+    # the confusion matrix: a plotly heatmap with both axes named by the classes
+    heatmap = page.get_by_test_id("stPlotlyChart").filter(
+        has_text="Confusion matrix, test rows")
+    expect(heatmap).to_be_visible()
+    expect(heatmap.get_by_text("Predicted class")).to_be_visible()
+    expect(heatmap.get_by_text("Actual class")).to_be_visible()
+    # click the finance/finance cell: x of the 'finance' column tick, y of the 'finance' row
+    ticks = heatmap.get_by_text("finance", exact=True)
+    expect(ticks).to_have_count(2)
+    (x1, y1), (x2, y2) = center(ticks.nth(0)), center(ticks.nth(1))
+    column_x = x1 if y1 > y2 else x2    # the column tick sits under the plot
+    row_y = y1 if x1 < x2 else y2       # the row tick sits left of it
+    page.mouse.move(column_x, row_y)
+    page.wait_for_timeout(300)
+    page.mouse.click(column_x, row_y)
+    rows_note = page.get_by_text(re.compile(r"test rows? of class finance correctly predicted"))
+    expect(rows_note).to_be_visible()
+    diagonal = int(rows_note.inner_text().split()[0])
+    assert diagonal > 0
+    expect(page.get_by_text("Rows of class finance predicted as finance")).to_be_visible()
+    expect(page.get_by_role("columnheader", name="P(finance)").first).to_be_attached()
+    expect(page.get_by_role("heading", name="Decision regions")).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").filter(has_text="units")).not_to_have_count(0)
+    shot(page, "4-evaluate")
+    no_traceback(page)
+
+    # ------------------------------------------------------------------ Predict
+    go(page, "Predict")
+    no_traceback(page)
+    row = {"sex": "F", "units": 30.0, "state": "nebraska", "score": 600.0}
+    choose(page, "sex", row["sex"])
+    choose(page, "state", row["state"])
+    for name in ("units", "score"):
+        box = page.get_by_role("spinbutton", name=name, exact=True)
+        box.fill(f"{row[name]:g}")
+        box.press("Tab")
+    expect(page.get_by_text("training range").first).to_be_visible()
+    page.get_by_role("button", name="Predict", exact=True).click()
+    verdict = page.get_by_text(re.compile(r"Predicted major: \w+ \(probability [\d.]+%\)"))
+    expect(verdict).to_be_visible()
+    shown_label, shown_p = re.search(r"Predicted major: (\w+) \(probability ([\d.]+)%\)",
+                                     verdict.inner_text()).groups()
+    assert shown_label in ("finance", "geology", "history")
+    chart = page.get_by_test_id("stPlotlyChart").filter(
+        has_text=f"Prediction: {shown_label} ({shown_p}%)")
+    expect(chart).to_be_visible()
+    for name in ("finance", "geology", "history"):
+        expect(chart.get_by_text(name, exact=True)).to_be_visible()
+    shot(page, "5-predict")
+
+    # ------------------------------------------------------------------ Export
+    go(page, "Export")
+    no_traceback(page)
+    button = page.get_by_role("button", name="Download the bundle")
+    expect(button).to_be_visible(timeout=120_000)  # the ONNX check runs first
+    expect(page.get_by_text(re.compile(r"Checked with onnxruntime [\d.]+"))).to_be_visible()
+    shot(page, "6-export")
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == "major-classifier.zip"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+
+    from mlcore.bundle import bundle_from_zip
+    from mlcore.predict import Predictor
+
+    bundle = bundle_from_zip(saved.read_bytes(), saved.name)
+    assert bundle.architecture == "6-(16-16)-3"
+    assert list(bundle.class_names) == ["finance", "geology", "history"]
+    result = Predictor(bundle).predict([row])
+    assert result.labels[0] == shown_label, (result.labels, shown_label)
+    p = float(result.probabilities[0][result.class_names.index(shown_label)])
+    assert abs(100 * p - float(shown_p)) <= 0.051, (p, shown_p)
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+
+
+def test_bad_upload_shows_the_line_and_keeps_the_dataset(page: Page, tmp_path):
+    page.get_by_role("button", name="Load this sample").click()
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("students_train.tsv")).to_be_visible()
+
+    ragged = tmp_path / "ragged.tsv"
+    ragged.write_text("a\tb\tc\n1\t2\tx\n3\t4\ty\n5\t6\t7\tz\n8\t9\tx\n")
+    page.get_by_text("My own file").click()
+    page.locator("input[type=file]").first.set_input_files(str(ragged))
+    error = page.get_by_test_id("stAlert").filter(has_text="Could not read the file")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("ragged.tsv, line 4")
+    expect(error).to_contain_text("your previous dataset is kept")
+    expect(sidebar.get_by_text("students_train.tsv")).to_be_visible()
+    expect(sidebar.get_by_text("ragged.tsv")).to_have_count(0)
+    no_traceback(page)
+    shot(page, "7-data-bad-upload")

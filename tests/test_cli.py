@@ -99,7 +99,8 @@ def _students(out: Path) -> dict[str, Result]:
     runs["predict_row"] = cli("predict", bundle, "--row", ",".join(first[:-1]),
                               "--row", ",".join(second), "--json")
     runs["predict_input"] = cli("predict", bundle, "--input", DATA / sample.check, "--json")
-    runs["export"] = cli("export", bundle, "--onnx", out / "students.onnx", "--json")
+    runs["export"] = cli("export", bundle, "--onnx", out / "students.onnx", "--onnx-raw",
+                         out / "students-raw.onnx", "--check", DATA / sample.check, "--json")
     return runs
 
 
@@ -144,7 +145,8 @@ def _step(runs, capsys, out: Path, name: str, step: str) -> Result:
                 "predict_row": ["predict", bundle, "--row", ",".join(first[:-1]),
                                 "--row", ",".join(second)],
                 "predict_input": ["predict", bundle, "--input", DATA / sample.check],
-                "export": ["export", bundle, "--onnx", out / f"{name}.onnx"]}[step]
+                "export": ["export", bundle, "--onnx", out / f"{name}.onnx", "--onnx-raw",
+                           out / f"{name}-raw.onnx", "--check", DATA / sample.check]}[step]
         result = in_process(capsys, *args, "--json")
     assert result.returncode == 0, f"{result.args}\n{result.stderr}"
     return result
@@ -222,10 +224,13 @@ def test_predict_rows_and_input(runs, capsys, out, name):
 @pytest.mark.parametrize("name", SAMPLES)
 def test_export_onnx(runs, capsys, out, name):
     result = _step(runs, capsys, out, name, "export")
-    data = result.json
-    assert Path(data["onnx"]).is_file() and data["max_abs_diff"] <= 1e-4
+    data, raw = result.json["onnx"], result.json["onnx_raw"]
+    assert Path(data["path"]).is_file() and data["max_abs_diff"] <= 1e-4
     assert data["labels_equal"] and data["rows"] > 0
     assert "matches PyTorch" in result.stdout
+    assert Path(raw["path"]).is_file() and raw["max_abs_diff"] <= 1e-5
+    assert raw["labels_identical"] and raw["rows"] == data["rows"]
+    assert "labels identical to the engine's" in result.stdout
     assert f"[batch, {len(SAMPLES[name].classes)}]" in result.stdout
 
 

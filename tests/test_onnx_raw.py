@@ -1,0 +1,137 @@
+"""The raw-input ONNX graph: same labels and probabilities as the engine from raw rows, on
+every sample, with missing values and with unseen categories; and the standalone example."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import pandas as pd
+import pytest
+
+from mlcore.model import ModelConfig
+from mlcore.onnx_export import ExportError
+from mlcore.onnx_raw import (export_raw_onnx, input_names, raw_feeds, raw_model,
+                             raw_onnx_bytes)
+from mlcore.predict import Predictor
+from mlcore.samples import SAMPLES
+from mlcore.schema import infer_schema
+from mlcore.table import read_table
+from mlcore.training import TrainConfig
+from mlcore.workflow import fit, prepare
+
+from conftest import DATA, ROOT
+
+QUICK = TrainConfig(epochs=3, batch_size=32, device="cpu")
+
+
+def sample_bundle(name: str):
+    """A quickly trained bundle of a sample, and its raw test rows."""
+    sample = SAMPLES[name]
+    train = read_table(sample.train_path(), names=list(sample.columns)).frame
+    test = (read_table(sample.test_path(), names=list(sample.columns)).frame
+            if sample.test_file else None)
+    prepared = prepare(train, infer_schema(train, sample.label), test)
+    return fit(prepared, ModelConfig(hidden=(8,)), QUICK).bundle, prepared.parts["test"]
+
+
+def run_graph(path, bundle, frame):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, raw_feeds(bundle, Predictor(bundle).to_frame(frame)))
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_round_trip_on_every_sample(name, tmp_path):
+    bundle, test_rows = sample_bundle(name)
+    path = tmp_path / "raw.onnx"
+    check = export_raw_onnx(bundle, path, test_rows)
+    assert check.rows == len(test_rows) and check.labels_identical
+    assert check.max_abs_diff <= 1e-5
+    labels, probabilities, unknown = run_graph(path, bundle, test_rows)
+    expected = Predictor(bundle).predict(test_rows, unknown="zeros")
+    assert [str(v) for v in labels] == expected.labels
+    np.testing.assert_allclose(probabilities, expected.probabilities, atol=1e-5)
+    assert (unknown == 0).all()
+
+
+def test_interface_and_metadata(students_bundle):
+    model = raw_model(students_bundle)
+    inputs = {i.name: i.type.tensor_type for i in model.graph.input}
+    assert list(inputs) == ["col0", "col1", "col2", "col3"]
+    assert inputs["col1"].elem_type == onnx.TensorProto.FLOAT
+    assert inputs["col0"].elem_type == onnx.TensorProto.STRING
+    assert [d.dim_param or d.dim_value for d in inputs["col2"].shape.dim] == ["batch", 1]
+    assert [o.name for o in model.graph.output] == ["label", "probabilities",
+                                                     "unknown_categories"]
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["class_names_json"]) == ["finance", "geology", "history"]
+    assert [c["kind"] for c in json.loads(meta["columns"])] == ["binary", "numeric",
+                                                                "categorical", "numeric"]
+    assert "torch" in json.loads(meta["versions"]) and "accuracy" in meta["metrics"]
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL
+                   for t in model.graph.initializer)
+
+
+def test_missing_values_are_imputed_as_in_training(students_bundle, tmp_path):
+    rows = pd.DataFrame({"col0": ["M", None, "F"], "col1": [None, "30.5", "NA"],
+                         "col2": ["oklahoma", "?", "maryland"], "col3": ["543", "", "600"]})
+    path = tmp_path / "raw.onnx"
+    check = export_raw_onnx(students_bundle, path, rows)
+    assert check.rows == 3 and check.labels_identical and check.max_abs_diff <= 1e-5
+    assert check.unknown_rows == 0
+
+
+def test_unseen_categories_are_zeros_and_counted(students_bundle, tmp_path):
+    rows = pd.DataFrame({"col0": ["M", "X", "F"], "col1": ["30", "40", "50"],
+                         "col2": ["texas", "texas", "nebraska"], "col3": ["500", "500", "500"]})
+    path = tmp_path / "raw.onnx"
+    export_raw_onnx(students_bundle, path, rows)
+    labels, probabilities, unknown = run_graph(path, students_bundle, rows)
+    assert unknown.tolist() == [1, 2, 0]
+    expected = Predictor(students_bundle).predict(rows, unknown="zeros")
+    assert [str(v) for v in labels] == expected.labels
+    np.testing.assert_allclose(probabilities, expected.probabilities, atol=1e-5)
+
+
+def test_names_become_identifiers():
+    bundle, _ = sample_bundle("students")
+    bundle.encoder.columns[0].name = "home state"
+    bundle.encoder.columns[1].name = "2nd"
+    names = input_names(bundle)
+    assert names["home state"] == "home_state" and names["2nd"] == "c_2nd"
+
+
+def test_a_disagreeing_graph_is_not_exported(students_bundle, tmp_path, monkeypatch):
+    import mlcore.onnx_raw as raw
+
+    monkeypatch.setattr(raw, "TOLERANCE", -1.0)
+    path = tmp_path / "raw.onnx"
+    with pytest.raises(ExportError, match="disagrees"):
+        raw.export_raw_onnx(students_bundle, path, pd.DataFrame(
+            {"col0": ["M"], "col1": ["30"], "col2": ["maryland"], "col3": ["500"]}),
+            tolerance=raw.TOLERANCE)
+    assert not path.exists()
+
+
+def test_bytes_for_download_without_rows(students_bundle):
+    data, check = raw_onnx_bytes(students_bundle)
+    assert data[:2] and check.rows == 256 and check.labels_identical
+
+
+def test_example_script_needs_nothing_of_mlcore(students_bundle, tmp_path):
+    path = tmp_path / "raw.onnx"
+    export_raw_onnx(students_bundle, path, read_table(DATA / "students_test.tsv").frame
+                    .set_axis(students_bundle.schema.names, axis=1))
+    # -I: isolated mode, so neither the repo nor PYTHONPATH is importable: no mlcore at all
+    out = subprocess.run([sys.executable, "-I", str(ROOT / "examples" / "predict_onnx.py"),
+                          str(path), str(DATA / "students_test.tsv"), "--json"],
+                         cwd=tmp_path, capture_output=True, text=True, check=True)
+    got = [json.loads(line) for line in out.stdout.splitlines()]
+    test = read_table(DATA / "students_test.tsv", names=students_bundle.schema.names).frame
+    expected = Predictor(students_bundle).predict(test)
+    assert [g["label"] for g in got] == expected.labels
+    probs = np.array([[g["probabilities"][c] for c in expected.class_names] for g in got])
+    np.testing.assert_allclose(probs, expected.probabilities, atol=1e-5)
