@@ -88,6 +88,7 @@ class TrainingJob:
     train_config: TrainConfig
     checkpoint_dir: Path | None = None
     resume: Path | None = None
+    initial_state: dict | None = None  # weights to start from (continuing a saved model)
     state: str = "new"
     epochs: list[EpochStats] = field(default_factory=list)
     run: Run | None = None
@@ -172,7 +173,7 @@ class TrainingJob:
         self._worker = worker = _take_worker()
         worker.send({"prepared": self.prepared, "model_config": self.model_config,
                      "train_config": self.train_config, "checkpoint_dir": self.checkpoint_dir,
-                     "resume": self.resume})
+                     "resume": self.resume, "initial_state": self.initial_state})
         if self._stop.is_set():
             worker.send("stop")
         while True:

@@ -44,9 +44,11 @@ class Prepared:
 
 def prepare(frame: pd.DataFrame, schema: Schema, test_frame: pd.DataFrame | None = None,
             test_fraction: float = 0.2, validation_fraction: float = 0.0, seed: int = 1,
-            scaling: str = "zscore", source: str | None = None) -> Prepared:
+            scaling: str = "zscore", source: str | None = None,
+            encoder: Encoder | None = None) -> Prepared:
     """Validate, split (given test rows, or stratified and seeded), fit the encoder on the
-    training rows and encode every part. Unseen categories in test rows become warnings."""
+    training rows (or reuse `encoder`, to continue training a saved model) and encode every
+    part. Unseen categories in rows the encoder was not fitted on become warnings."""
     validate(frame, schema, source)
     if test_frame is not None:
         if list(test_frame.columns) != list(frame.columns):
@@ -59,11 +61,13 @@ def prepare(frame: pd.DataFrame, schema: Schema, test_frame: pd.DataFrame | None
     if validation_fraction:
         parts["train"], parts["validation"] = stratified_split(
             train_rows, schema.label, validation_fraction, seed + 1)
-    encoder = Encoder.fit(parts["train"], schema, scaling)
-    warnings = [p for name in parts if name != "train"
+    fitted = encoder is None
+    encoder = encoder or Encoder.fit(parts["train"], schema, scaling)
+    unseen = {name: "error" if fitted and name == "train" else "zeros" for name in parts}
+    warnings = [p for name in parts if unseen[name] == "zeros"
                 for p in encoder.check(parts[name], unknown="zeros")]
-    arrays = {name: (encoder.transform(rows, "error" if name == "train" else "zeros"),
-                     encoder.encode_labels(rows)) for name, rows in parts.items()}
+    arrays = {name: (encoder.transform(rows, unseen[name]), encoder.encode_labels(rows))
+              for name, rows in parts.items()}
     return Prepared(schema, encoder, parts, arrays, warnings)
 
 
@@ -80,11 +84,15 @@ class Run:
 def fit(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig,
         on_epoch: Callable[[EpochStats], None] | None = None,
         stop: threading.Event | None = None, checkpoint_dir: Path | str | None = None,
-        resume: Path | str | None = None) -> Run:
-    """Build the network, train it, evaluate every part and bundle the result."""
+        resume: Path | str | None = None,
+        initial_state: dict[str, torch.Tensor] | None = None) -> Run:
+    """Build the network (from `initial_state`'s weights when continuing a saved model),
+    train it, evaluate every part and bundle the result."""
     encoder = prepared.encoder
     model = build_model(encoder.n_features, len(encoder.class_names), model_config,
                         seed=train_config.seed)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
     history = train(model, prepared.train_data(), train_config, on_epoch, stop,
                     checkpoint_dir, resume)
     model.cpu()

@@ -27,8 +27,21 @@ if data is None:
     st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
     st.stop()
 
+current = state.model()
+base = None  # an imported model to continue training, with its encoding and network
+if current is not None and current.origin != "trained here":
+    if list(data.frame.columns) == current.bundle.schema.names:
+        if st.toggle(f"Continue training the model {current.origin} "
+                     f"({current.bundle.architecture})", key="continue_imported",
+                     help="Start from its weights, its encoding and its network instead of "
+                          "a fresh network"):
+            base = current.bundle
+    else:
+        st.caption(f"To continue training the model {current.origin}, load a table with its "
+                   f"columns ({', '.join(current.bundle.schema.names)}).")
+
 try:
-    encoder = Encoder.fit(data.frame, data.schema, data.scaling)
+    encoder = base.encoder if base else Encoder.fit(data.frame, data.schema, data.scaling)
 except StudioError as err:
     st.error(f"The dataset is not ready for training: {err}")
     st.page_link("pages/data.py", label="Fix it on Data", icon=":material/table:")
@@ -39,20 +52,25 @@ defaults_m, defaults_t = ModelConfig(), TrainConfig()
 net, opt = st.columns(2)
 with net:
     st.markdown("#### Network")
-    hidden_text = remember(st.text_input, "Hidden layers", "hidden", "16,16",
+    if base:
+        st.info(f"The network, its weights and the encoding come from the imported model: "
+                f"{base.architecture} {base.model_config.activation}.")
+    fixed = bool(base)  # continuing an imported model: its network, not these settings
+    hidden_text = remember(st.text_input, "Hidden layers", "hidden", "16,16", disabled=fixed,
                            help="Sizes of the hidden layers, comma-separated: 10,10 is two "
                                 "layers of 10 units")
     activation = remember_choice("Activation", "activation", list(ACTIVATIONS),
-                                 defaults_m.activation,
+                                 defaults_m.activation, disabled=fixed,
                                  help="Non-linearity after each hidden layer; tanh as in the "
                                       "articles, relu for deeper nets")
     dropout = remember(st.slider, "Dropout", "dropout", 0.0, min_value=0.0, max_value=0.5,
-                       step=0.05, help="Share of hidden units dropped at random while "
-                                       "training; fights overfitting on small tables")
+                       step=0.05, disabled=fixed,
+                       help="Share of hidden units dropped at random while training; fights "
+                            "overfitting on small tables")
     head = "softmax"
     if n_classes == 2:
         head = remember_choice("Output for two classes", "binary_head", ["softmax", "sigmoid"],
-                               defaults_m.binary_head, format_func={
+                               defaults_m.binary_head, disabled=fixed, format_func={
                                    "softmax": "two outputs, softmax + cross-entropy",
                                    "sigmoid": "one output, sigmoid + BCE"}.get,
                                help="Both give P(class); two outputs is our default")
@@ -92,8 +110,8 @@ with opt:
                              help="auto: a CUDA GPU when there is one, else the CPU")
 
 try:
-    model_config = ModelConfig(tuple(int(h) for h in hidden_text.split(",") if h.strip()),
-                               activation, dropout, head)
+    model_config = base.model_config if base else ModelConfig(
+        tuple(int(h) for h in hidden_text.split(",") if h.strip()), activation, dropout, head)
     train_config = TrainConfig(optimizer, lr, momentum, int(batch), int(epochs), decay,
                                int(seed), int(patience), int(every), device)
 except ValueError as err:
@@ -112,12 +130,13 @@ busy = job is not None and job.active
 def start(resume=None) -> None:
     """Prepare the rows and start a background job (one per session)."""
     try:
-        prepared = prepare(data.frame, data.schema,
+        prepared = prepare(data.frame, base.schema if base else data.schema,
                            data.test_table.frame if data.test_table else None,
                            data.test_fraction, val_fraction if patience else 0.0, data.seed,
-                           data.scaling, data.name)
+                           data.scaling, data.name, base.encoder if base else None)
         folder = resume.parent if resume else state.new_run_dir()
-        new_job = TrainingJob(prepared, model_config, train_config, folder, resume)
+        new_job = TrainingJob(prepared, model_config, train_config, folder, resume,
+                              base.state_dict if base else None)
         new_job.start()
     except StudioError as err:
         st.session_state["train_error"] = str(err)

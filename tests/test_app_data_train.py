@@ -135,3 +135,32 @@ def test_overfit_button_gives_a_verdict():
     at.switch_page("pages/train.py").run()
     next(b for b in at.button if b.label.startswith("Can it overfit")).click().run()
     assert any("rows" in s.value for s in at.success) or at.warning
+
+
+def test_continue_training_an_imported_model():
+    from mlcore.model import ModelConfig
+    from mlcore.schema import infer_schema
+    from mlcore.table import read_table
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit, prepare
+    from ui.state import ModelState
+
+    at = load_sample(new_app(), "students")
+    sample = SAMPLES["students"]
+    frame = read_table(sample.train_path(), names=list(sample.columns)).frame
+    saved = fit(prepare(frame, infer_schema(frame, "major")), ModelConfig(hidden=(7,)),
+                TrainConfig(epochs=2, device="cpu")).bundle
+    at.session_state["model"] = ModelState(saved, "imported from saved.zip")
+    at.switch_page("pages/train.py").run()
+    at.toggle(key="continue_imported").set_value(True).run()
+    assert "come from the imported model: 6-(7)-3" in texts(at)
+    at.number_input(key="setting_epochs").set_value(3).run()
+    next(b for b in at.button if b.label == "Train").click().run()
+    wait_for_job(at)
+    at.run()
+    assert not at.exception
+    job = at.session_state["job"]
+    assert job.state == "done", job.error
+    assert job.run.bundle.architecture == "6-(7)-3"
+    assert job.run.bundle.encoder.to_dict() == saved.encoder.to_dict()
+    assert job.initial_state is saved.state_dict

@@ -262,3 +262,22 @@ def test_device_auto_and_unavailable():
             train(build_model(2, 2, ModelConfig()), TrainData(torch.zeros(4, 2),
                                                               torch.tensor([0, 1, 0, 1])),
                   TrainConfig(device="cuda", epochs=1))
+
+
+def test_fit_can_start_from_saved_weights(students_prepared, students_run):
+    """Continuing a saved model: with a zero learning rate its weights come back unchanged."""
+    import torch
+
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit, prepare
+
+    saved = students_run.bundle
+    prepared = prepare(students_prepared.parts["train"], saved.schema,
+                       students_prepared.parts["test"], encoder=saved.encoder)
+    assert prepared.encoder is saved.encoder
+    run = fit(prepared, saved.model_config, TrainConfig(optimizer="sgd", lr=1e-12, momentum=0,
+                                                        epochs=1, device="cpu"),
+              initial_state=saved.state_dict)
+    for name, tensor in saved.state_dict.items():
+        assert torch.allclose(run.bundle.state_dict[name], tensor)
+    assert run.reports["test"].n_correct == students_run.reports["test"].n_correct
