@@ -5,7 +5,7 @@ import streamlit as st
 
 from mlcore import plots
 from mlcore.schema import numeric_values
-from ui import state
+from ui import guide, state
 
 OVERFIT_POINTS = 10  # train accuracy this many points above test: say it may be overfitting
 
@@ -16,24 +16,10 @@ st.caption("Step 3 of 5 · Accuracy with counts, results per class, the confusio
 
 current = state.model()
 if current is None:
-    job = state.job()
-    what = ("This page evaluates a trained model: train and test accuracy with counts, "
-            "precision, recall and F1 per class, the confusion matrix with the rows behind "
-            "each cell, and for two classes a threshold with ROC and PR curves.")
-    if job is not None and job.active:
-        st.info(f"{what} A model is training now; its evaluation appears here when it "
-                "finishes.")
-        st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
-    elif state.dataset() is None:
-        st.info(f"{what} There is no model yet: load a table first, then train on it.")
-        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
-    else:
-        st.info(f"{what} There is no model yet: train one on **{state.dataset().name}** first.")
-        st.page_link("pages/train.py", label="Step 2: train a model",
-                     icon=":material/model_training:")
-    st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
-                 icon=":material/upload:")
-    st.stop()
+    guide.no_model("This page evaluates a trained model: train and test accuracy with counts, "
+                   "precision, recall and F1 per class, the confusion matrix with the rows "
+                   "behind each cell, and for two classes a threshold with ROC and PR curves.",
+                   "A model is training now; its evaluation appears here when it finishes.")
 
 bundle = current.bundle
 names = list(bundle.class_names)

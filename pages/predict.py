@@ -10,7 +10,7 @@ from mlcore.encoder import MISSING_LEVEL, ColumnEncoding
 from mlcore.errors import StudioError
 from mlcore.table import frame_to_text
 from mlcore.workflow import read_like
-from ui import state
+from ui import guide, state
 
 st.title("Predict")
 st.caption("Step 4 of 5 · Label new rows with the model: one row in a form, or a whole file "
@@ -18,23 +18,10 @@ st.caption("Step 4 of 5 · Label new rows with the model: one row in a form, or 
 
 current = state.model()
 if current is None:
-    job = state.job()
-    what = ("This page labels new rows with a trained model: a form with one field per "
-            "column gives the predicted class and its probabilities, and an uploaded file "
-            "gets a predicted class per row, ready to download.")
-    if job is not None and job.active:
-        st.info(f"{what} A model is training now; come back when it has finished.")
-        st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
-    elif state.dataset() is None:
-        st.info(f"{what} There is no model yet: load a table first, then train on it.")
-        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
-    else:
-        st.info(f"{what} There is no model yet: train one on **{state.dataset().name}** first.")
-        st.page_link("pages/train.py", label="Step 2: train a model",
-                     icon=":material/model_training:")
-    st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
-                 icon=":material/upload:")
-    st.stop()
+    guide.no_model("This page labels new rows with a trained model: a form with one field per "
+                   "column gives the predicted class and its probabilities, and an uploaded "
+                   "file gets a predicted class per row, ready to download.",
+                   "A model is training now; come back when it has finished.")
 
 bundle, predictor = current.bundle, current.predictor
 encoder = bundle.encoder

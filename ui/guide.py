@@ -1,0 +1,24 @@
+"""What a page says when the step it needs has not been done yet, with links to that step."""
+from __future__ import annotations
+
+import streamlit as st
+
+from . import state
+
+
+def no_model(what: str, while_training: str) -> None:
+    """Explain what the page will show, point to the step that comes first, stop the page."""
+    job = state.job()
+    if job is not None and job.active:
+        st.info(f"{what} {while_training}")
+        st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
+    elif state.dataset() is None:
+        st.info(f"{what} There is no model yet: load a table first, then train on it.")
+        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
+    else:
+        st.info(f"{what} There is no model yet: train one on **{state.dataset().name}** first.")
+        st.page_link("pages/train.py", label="Step 2: train a model",
+                     icon=":material/model_training:")
+    st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
+                 icon=":material/upload:")
+    st.stop()
