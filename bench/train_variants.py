@@ -21,6 +21,7 @@ Variants (see docs/benchmarks.md for the numbers):
 Run from the repository root:
   .venv/bin/python bench/train_variants.py --scenario small --blocks 15
   .venv/bin/python bench/train_variants.py --scenario large --blocks 7
+  .venv/bin/python bench/train_variants.py --scenario small --full --blocks 3  # whole runs
 """
 from __future__ import annotations
 
@@ -172,6 +173,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenario", choices=("small", "large"), default="small")
     p.add_argument("--blocks", type=int, default=9, help="interleaved timing blocks")
+    p.add_argument("--full", action="store_true",
+                   help="each block is a whole train_speed run (all rows and epochs)")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help="comma-separated subset of: " + ", ".join(VARIANTS))
     args = p.parse_args()
@@ -180,6 +183,8 @@ def main() -> None:
     sc = SCENARIOS[args.scenario]
     # large: a 40,000-row slice keeps blocks short; per-step cost does not depend on rows
     rows, epochs = (200, 10) if args.scenario == "small" else (40_000, 1)
+    if args.full:
+        rows, epochs = sc["rows"], sc["epochs"]
     X, y = make_data(sc["rows"], sc["features"], sc["classes"])
     X, y = X[:rows], y[:rows]
     names = args.variants.split(",")
@@ -188,6 +193,7 @@ def main() -> None:
         r.epoch()
     cpu = {k: [] for k in runners}
     wall = {k: [] for k in runners}
+    totals = {k: [] for k in runners}
     for _ in range(args.blocks):
         for k, r in runners.items():
             t, c, steps = time.perf_counter(), time.process_time(), 0
@@ -195,16 +201,18 @@ def main() -> None:
                 steps += r.epoch()
             cpu[k].append((time.process_time() - c) / steps * 1e6)
             wall[k].append((time.perf_counter() - t) / steps * 1e6)
+            totals[k].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in cpu.items()}
     print(f"{args.scenario}: {sc['model'].describe(sc['features'], sc['classes'])}, "
           f"{sc['opt']['optimizer']}, batch {sc['opt']['batch_size']}; median of "
           f"{args.blocks} blocks of {steps} steps, 1 thread")
     print(f"{'variant':<10} {'cpu us/step':>12} {'wall us/step':>13} {'vs current':>11} "
-          f"{'baseline/it':>12}")
+          f"{'baseline/it':>12} {'wall s/block':>13} {'last loss':>10}")
     for k in runners:
         speedup = med["current"] / med[k] if "current" in med else float("nan")
         print(f"{k:<10} {med[k]:>12.1f} {statistics.median(wall[k]):>13.1f} "
-              f"{speedup:>10.2f}x {med['baseline'] / med[k]:>11.2f}x")
+              f"{speedup:>10.2f}x {med['baseline'] / med[k]:>11.2f}x "
+              f"{statistics.median(totals[k]):>13.3f} {runners[k].loss:>10.4f}")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ class TrainingJob:
             self.state, self.started = "running", time.perf_counter()
             self._run_worker()
         finally:
-            self.finished = time.perf_counter()
+            self.finished = self.finished or time.perf_counter()
             _slots.release()
 
     def _run_worker(self) -> None:
@@ -189,6 +189,8 @@ class TrainingJob:
                     break
                 continue
             kind, value = message
+            if kind != "epoch":
+                self.finished = time.perf_counter()
             if kind == "epoch":
                 self.epochs.append(value)
             elif kind == "done":

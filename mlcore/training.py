@@ -1,7 +1,7 @@
 """The training loop: tensors on the device, batches by slicing a seeded permutation.
 
 Progress leaves through `on_epoch`; a `threading.Event` stops it cleanly; checkpoints every
-N epochs hold everything needed for a resumed run to be bit-identical to an unbroken one.
+N epochs (and after the last) hold everything needed for a resumed run to be bit-identical to an unbroken one.
 """
 from __future__ import annotations
 
@@ -191,7 +191,8 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
                             state={k: v.detach().clone() for k, v in model.state_dict().items()})
             else:
                 best["bad"] += 1
-        if checkpoint_dir and config.checkpoint_every and epoch % config.checkpoint_every == 0:
+        if checkpoint_dir and config.checkpoint_every and (
+                epoch % config.checkpoint_every == 0 or epoch == config.epochs):
             save_checkpoint(Path(checkpoint_dir), {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "rng": {"order": order_rng.get_state(), "dropout": dropout_rng.get_state()},

@@ -32,6 +32,7 @@ def load(name: str, data: bytes, test: tuple[str, bytes] | None = None,
         return
     st.session_state.pop("load_error", None)
     state.set_dataset(state.DatasetState(name, table, schema, test_table, sample))
+    st.rerun()  # draw the sidebar (drawn before this page) with the new dataset
 
 
 source = st.radio("Where is your table?", ["A bundled sample", "My own file"], horizontal=True,
@@ -60,7 +61,7 @@ else:
              (upload_test.name, upload_test.getvalue()) if upload_test else None)
 
 if "load_error" in st.session_state:
-    st.error(f"**Could not read the file.** {st.session_state['load_error']}  \nFix the file "
+    st.error(f"**Could not read the file.** {st.session_state['load_error']}.  \nFix the file "
              "(or pick another) and upload it again; your previous dataset is kept.",
              icon=":material/error:")
 
@@ -138,8 +139,9 @@ how, preview = st.columns([2, 3])
 how.dataframe(pd.DataFrame({"column": [c.name for c in encoder.columns],
                             "encoding": [c.describe() for c in encoder.columns],
                             "numbers": [len(c.outputs) for c in encoder.columns]}),
-              hide_index=True)
+              hide_index=True, width="stretch")
 preview.dataframe(encoder.preview(frame, 8), width="stretch")
+preview.caption("Encoded: the numbers the network sees, then the label's class index.")
 with st.expander("Encoded rows as a table"):
     st.dataframe(encoder.encoded_frame(frame.head(50)).round(4))
 

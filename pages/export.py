@@ -109,7 +109,7 @@ test = bundle.metrics.get("test") or {}
 st.markdown(f"Model **{bundle.architecture}** {bundle.model_config.activation} predicting "
             f"**{encoder.label}** ({', '.join(names)})"
             + (f", test accuracy {test['accuracy']:.2%}" if "accuracy" in test else "")
-            + f" · {current.origin} · created {bundle.created or 'unknown'}")
+            + f" · {current.origin} · created {bundle.created.replace('T', ' ')[:16] or 'unknown'}")
 
 zip_col, pt_col, onnx_col = st.columns(3)
 with zip_col, st.container(border=True):
@@ -147,7 +147,7 @@ with onnx_col, st.container(border=True):
                    f" the app's, max probability difference **{check.max_abs_diff:.1e}**.")
         st.download_button("The network alone (encoded features in)", files["net"],
                            "model-features.onnx", "application/octet-stream",
-                           on_click="ignore", key="download_net")
+                           on_click="ignore", icon=":material/download:", key="download_net")
         st.caption(f"model-features.onnx: max difference from PyTorch "
                    f"{net_check.max_abs_diff:.1e} (opset {net_check.opset}).")
 

@@ -209,11 +209,14 @@ if job is not None and job.checkpoint_dir is not None and job.checkpoint_dir.exi
     found = list_checkpoints(job.checkpoint_dir)
     if found:
         st.markdown("#### Checkpoints")
+        eval_name = job.prepared.train_data().eval_name
         st.dataframe(pd.DataFrame([{
             "epoch": c.epoch, "train loss": c.stats.get("train_loss"),
             "train accuracy": c.stats.get("train_accuracy"),
-            "eval accuracy": c.stats.get("eval_accuracy")} for c in found]),
-            hide_index=True)
+            f"{eval_name} accuracy": c.stats.get("eval_accuracy")} for c in found]),
+            hide_index=True, column_config={
+                name: st.column_config.NumberColumn(format="percent")
+                for name in ("train accuracy", f"{eval_name} accuracy")})
         pick = st.selectbox("Resume from", [c.epoch for c in found],
                             format_func=lambda e: f"epoch {e}")
         if st.button("Resume from this checkpoint", disabled=busy,

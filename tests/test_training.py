@@ -177,7 +177,9 @@ def test_early_stopping_needs_a_validation_set(data):
 def test_checkpoints_every_n_epochs_load_with_weights_only(data, tmp_path):
     model = build_model(6, 3, ModelConfig(dropout=0.1))
     train(model, data, _config(epochs=7, checkpoint_every=3), checkpoint_dir=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-00003.pt", "epoch-00006.pt"]
+    # every 3 epochs, and the last one (to extend a finished run later)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-00003.pt", "epoch-00006.pt",
+                                                          "epoch-00007.pt"]
     state = torch.load(tmp_path / "epoch-00006.pt", weights_only=True)
     assert state["format"] == FORMAT and state["epoch"] == 6
     assert set(state) >= {"model", "optimizer", "rng", "history", "config"}
@@ -185,7 +187,7 @@ def test_checkpoints_every_n_epochs_load_with_weights_only(data, tmp_path):
     assert len(state["history"]) == 6
     assert set(state["model"]) == set(model.state_dict())
     listed = list_checkpoints(tmp_path)
-    assert [(c.epoch, c.stats["epoch"]) for c in listed] == [(3, 3), (6, 6)]
+    assert [(c.epoch, c.stats["epoch"]) for c in listed] == [(3, 3), (6, 6), (7, 7)]
 
 
 @pytest.mark.parametrize("model_config, train_config", [
