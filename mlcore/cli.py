@@ -192,6 +192,8 @@ def cmd_evaluate(args: argparse.Namespace, say) -> dict:
     bundle = load_bundle(args.bundle)
     table = read_like(args.data_file, bundle.schema)
     X = bundle.encoder.transform(table.frame, unknown="zeros")
+    for problem in bundle.encoder.check(table.frame, unknown="zeros")[:5]:
+        say(f"  warning: {problem}")
     report = evaluate(bundle.build_model(), X, bundle.encoder.encode_labels(table.frame),
                       bundle.class_names)
     say(f"Model {bundle.architecture} on {table.name} ({len(table.frame)} rows)")

@@ -164,6 +164,11 @@ class Encoder:
                         f"{', '.join(l for l in c.levels if l != MISSING_LEVEL)})"
                         + ("; encoded as all zeros" if unknown == "zeros" else ""),
                         "warning" if unknown == "zeros" else "error", unit))
+                if c.kind == "categorical" and MISSING_LEVEL not in known:
+                    for row in raw.index[raw.isna()]:
+                        problems.append(Problem(int(row), c.name, "missing, and training had no "
+                                                "missing values here: encoded as all zeros",
+                                                "warning", unit))
         return problems
 
     def transform(self, frame: pd.DataFrame, unknown: str = "error") -> np.ndarray:

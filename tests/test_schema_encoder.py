@@ -269,3 +269,13 @@ def test_missing_column_and_text_in_numeric_column():
     bad.loc[4, "units"] = "lots"
     with pytest.raises(InputError, match="line 4, column 'units': 'lots' is not a number"):
         encoder.transform(bad)
+
+
+def test_missing_category_without_a_missing_level_is_a_warning():
+    encoder = Encoder.fit(STUDENTS, infer_schema(STUDENTS))
+    new = _frame({"sex": ["M"], "units": ["30"], "state": [None], "score": ["600"],
+                  "major": ["finance"]})
+    problems = encoder.check(new)
+    assert [(p.row, p.column, p.severity) for p in problems] == [(1, "state", "warning")]
+    assert "encoded as all zeros" in problems[0].message
+    assert encoder.transform(new)[0, 2:5].tolist() == [0, 0, 0]
