@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-sklearn_metrics = pytest.importorskip("sklearn.metrics")
+from sklearn import metrics as sklearn_metrics
 
-from mlcore.metrics import Report, evaluate, pr_curve, predict_classes, roc_curve  # noqa: E402
+from mlcore.metrics import Report, evaluate, pr_curve, predict_classes, roc_curve
 
 
 def _random(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
