@@ -105,13 +105,22 @@ class TrainData:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer, fused (one kernel for all parameters) where torch has it: on tiny
+    networks per-kernel overhead is most of a step (see docs/benchmarks.md)."""
     params = model.parameters()
+    device = next(model.parameters()).device.type
+    fused = {"fused": True} if device in ("cpu", "cuda") else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay)
+                               weight_decay=config.weight_decay, **fused)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
+
+
+def _predicted(logits: torch.Tensor) -> torch.Tensor:
+    """Class indices from logits (one logit: positive when > 0)."""
+    return (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
 
 
 def _measure(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -121,8 +130,7 @@ def _measure(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
     with torch.inference_mode():
         logits = model(X)
         loss = loss_function(logits, y).item()
-        predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
-        accuracy = (predicted == y).float().mean().item()
+        accuracy = (_predicted(logits) == y).float().mean().item()
     model.train(was_training)
     return loss, accuracy
 
@@ -155,35 +163,36 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
         start = _restore(load_checkpoint(resume), model, optimizer, order_rng, dropout_rng,
                          history, best, config)
     n, size = len(X), config.batch_size
+    params = list(model.parameters())
     began = time.perf_counter()
     model.train()
     for epoch in range(start + 1, config.epochs + 1):
+        # shuffle once per epoch, then take contiguous slices: no gather per batch
         order = torch.randperm(n, generator=order_rng).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        X_epoch, y_epoch = X[order], y[order]
+        losses, outputs = [], []  # reduced once per epoch, not with small ops per batch
         for i in range(0, n, size):
-            batch = order[i:i + size]
-            xb, yb = X[batch], y[batch]
+            xb, yb = X_epoch[i:i + size], y_epoch[i:i + size]
             logits = model(xb)
             loss = loss_function(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
+            for p in params:
+                p.grad = None
             loss.backward()
             optimizer.step()
-            with torch.no_grad():
-                loss_sum += loss.detach() * len(batch)
-                predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 \
-                    else logits.argmax(1)
-                correct += (predicted == yb).sum()
+            losses.append(loss.detach() * len(xb))
+            outputs.append(logits.detach())
             if stop is not None and stop.is_set():
                 history.stopped = "user"
                 break
         if history.stopped:
             break
+        train_loss = torch.stack(losses).sum().item() / n
+        train_accuracy = (_predicted(torch.cat(outputs)) == y_epoch).sum().item() / n
         eval_loss = eval_accuracy = None
         if X_eval is not None:
             eval_loss, eval_accuracy = _measure(model, X_eval, y_eval)
-        stats = EpochStats(epoch, loss_sum.item() / n, correct.item() / n, eval_loss,
-                           eval_accuracy, time.perf_counter() - began)
+        stats = EpochStats(epoch, train_loss, train_accuracy, eval_loss, eval_accuracy,
+                           time.perf_counter() - began)
         history.epochs.append(stats)
         if config.patience:
             if eval_loss < best["loss"]:
