@@ -1,8 +1,9 @@
 """Training speed: mlcore's trainer against the articles' per-item DataLoader loop.
 
 Trains the same MLP (mlcore.model.build_model, same seed) on the same data, in one run,
-two ways, and prints wall seconds, the ratio baseline/ours, rows per second and the
-fraction of this machine's float32 matmul rate each trainer reaches:
+two ways, and prints wall seconds (and CPU seconds, which a busy shared machine disturbs
+less), the ratio baseline/ours, rows per second and the fraction of this machine's
+float32 matmul rate each trainer reaches:
 
   baseline  a per-item torch.utils.data.Dataset (__getitem__ returns one row's x and y)
             + DataLoader(batch_size, shuffle=True), model.train(), and per batch

@@ -1,22 +1,24 @@
 """Price proposed changes to mlcore.training.train's inner loop, one at a time.
 
-Companion to bench/train_speed.py. Each variant is a copy of train()'s batch loop (seeded
-permutation, batches on the device, per-batch loss/accuracy sums) with one change; they
-run in short interleaved blocks, and the median CPU microseconds per optimizer step is
-reported with the speedup over the unchanged loop and the ratio the articles' DataLoader
-loop would have against it. CPU time (time.process_time) is used because this machine is
-shared: wall time includes waiting for the core, CPU time mostly does not.
+Companion to bench/train_speed.py. Each variant is a copy of train()'s batch loop as it
+was before commit 73044b4 (seeded permutation, a gather per batch, per-batch loss/accuracy
+sums) with changes switched on one at a time; they run in short interleaved blocks, and
+the median CPU microseconds per optimizer step is reported with the speedup over that loop
+and the ratio the articles' DataLoader loop has against it. CPU time
+(time.process_time) is used because this machine is shared: wall time includes waiting
+for the core, CPU time mostly does not.
 
-Variants (see docs/benchmarks.md for the numbers):
-  current       the loop as in mlcore/training.py today
-  fused         optimizer built with fused=True (one kernel for all parameters)
-  grad_none     `for p in params: p.grad = None` instead of optimizer.zero_grad()
-  stash         keep loss.detach() and logits.detach() per batch, reduce once per epoch
-                (instead of ~6 small tensor ops per batch for loss_sum and correct)
-  permute       X[order], y[order] once per epoch, then contiguous slices per batch
-  combined      fused + grad_none + stash + permute
-  manual        combined + a hand-written backward for Linear/activation stacks with
-                cross-entropy (no autograd graph; not a drop-in: no dropout, two activations)
+Variants (numbers in docs/benchmarks.md):
+  before     the loop before 73044b4: optimizer.zero_grad(), X[batch] gathers, per-batch
+             `loss_sum += loss * n` and `correct += (argmax == y).sum()`
+  fused      optimizer built with fused=True (one kernel for all parameters)
+  grad_none  `for p in params: p.grad = None` instead of optimizer.zero_grad()
+  stash      keep loss.detach() and logits.detach() per batch, reduce once per epoch
+  permute    X[order], y[order] once per epoch, then contiguous slices per batch
+  combined   fused + grad_none + stash + permute (what 73044b4 put in mlcore/training.py)
+  manual     combined + a hand-written backward for Linear/activation stacks with
+             cross-entropy (no autograd graph; a prototype: no dropout, tanh/relu only)
+  mlcore     mlcore.training.train itself, a fresh run of the block's epochs each block
 
 Run from the repository root:
   .venv/bin/python bench/train_variants.py --scenario small --blocks 15
@@ -38,16 +40,18 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mlcore.model import build_model, loss_function  # noqa: E402
+from mlcore.training import TrainConfig, TrainData, train  # noqa: E402
 from train_speed import SCENARIOS, RowDataset, make_data  # noqa: E402
 
 VARIANTS = {
-    "current": {},
+    "before": {},
     "fused": dict(fused=True),
     "grad_none": dict(grad_none=True),
     "stash": dict(stash=True),
     "permute": dict(permute=True),
     "combined": dict(fused=True, grad_none=True, stash=True, permute=True),
     "manual": dict(fused=True, grad_none=True, stash=True, permute=True, manual=True),
+    "mlcore": None,
 }
 ACT_FWD = {"tanh": torch.tanh, "relu": torch.relu}
 ACT_BWD = {"tanh": lambda g, h: torch.ops.aten.tanh_backward(g, h),
@@ -142,6 +146,21 @@ class Loop:
         return h, loss
 
 
+class Mlcore:
+    """mlcore.training.train, timed as a whole run of `epochs` epochs per block."""
+
+    def __init__(self, sc: dict, X, y, epochs: int) -> None:
+        self.sc, self.X, self.y, self.epochs = sc, X, y, epochs
+        self.steps = epochs * -(-len(X) // sc["opt"]["batch_size"])
+
+    def epoch(self) -> int:  # one call = the whole block
+        sc = self.sc
+        model = build_model(self.X.shape[1], sc["classes"], sc["model"], seed=1)
+        config = TrainConfig(epochs=self.epochs, threads=1, device="cpu", **sc["opt"])
+        self.loss = train(model, TrainData(self.X, self.y), config).last.train_loss
+        return self.steps
+
+
 class Baseline:
     """The articles' per-item DataLoader loop (as in train_speed.run_baseline)."""
 
@@ -188,7 +207,9 @@ def main() -> None:
     X, y = make_data(sc["rows"], sc["features"], sc["classes"])
     X, y = X[:rows], y[:rows]
     names = args.variants.split(",")
-    runners = {"baseline": Baseline(sc, X, y), **{k: Loop(sc, X, y, **VARIANTS[k]) for k in names}}
+    runners = {"baseline": Baseline(sc, X, y)}
+    for k in names:
+        runners[k] = Mlcore(sc, X, y, epochs) if k == "mlcore" else Loop(sc, X, y, **VARIANTS[k])
     for r in runners.values():  # warm-up
         r.epoch()
     cpu = {k: [] for k in runners}
@@ -197,7 +218,7 @@ def main() -> None:
     for _ in range(args.blocks):
         for k, r in runners.items():
             t, c, steps = time.perf_counter(), time.process_time(), 0
-            for _ in range(epochs):
+            for _ in range(1 if isinstance(r, Mlcore) else epochs):
                 steps += r.epoch()
             cpu[k].append((time.process_time() - c) / steps * 1e6)
             wall[k].append((time.perf_counter() - t) / steps * 1e6)
@@ -206,10 +227,10 @@ def main() -> None:
     print(f"{args.scenario}: {sc['model'].describe(sc['features'], sc['classes'])}, "
           f"{sc['opt']['optimizer']}, batch {sc['opt']['batch_size']}; median of "
           f"{args.blocks} blocks of {steps} steps, 1 thread")
-    print(f"{'variant':<10} {'cpu us/step':>12} {'wall us/step':>13} {'vs current':>11} "
+    print(f"{'variant':<10} {'cpu us/step':>12} {'wall us/step':>13} {'vs before':>11} "
           f"{'baseline/it':>12} {'wall s/block':>13} {'last loss':>10}")
     for k in runners:
-        speedup = med["current"] / med[k] if "current" in med else float("nan")
+        speedup = med["before"] / med[k] if "before" in med else float("nan")
         print(f"{k:<10} {med[k]:>12.1f} {statistics.median(wall[k]):>13.1f} "
               f"{speedup:>10.2f}x {med['baseline'] / med[k]:>11.2f}x "
               f"{statistics.median(totals[k]):>13.3f} {runners[k].loss:>10.4f}")
