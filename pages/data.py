@@ -135,10 +135,9 @@ except StudioError as err:
 st.markdown("#### How each column becomes numbers")
 st.caption(f"{encoder.n_features} numbers per row go into the network; the label becomes a "
            f"class index: " + ", ".join(f"{n} = {i}" for i, n in enumerate(encoder.class_names)))
-how, preview = st.columns([2, 3])
+how, preview = st.columns(2)
 how.dataframe(pd.DataFrame({"column": [c.name for c in encoder.columns],
-                            "encoding": [c.describe() for c in encoder.columns],
-                            "numbers": [len(c.outputs) for c in encoder.columns]}),
+                            "encoding": [c.describe() for c in encoder.columns]}),
               hide_index=True, width="stretch")
 preview.dataframe(encoder.preview(frame, 8), width="stretch")
 preview.caption("Encoded: the numbers the network sees, then the label's class index.")
