@@ -16,8 +16,12 @@ Variants (numbers in docs/benchmarks.md):
   stash      keep loss.detach() and logits.detach() per batch, reduce once per epoch
   permute    X[order], y[order] once per epoch, then contiguous slices per batch
   combined   fused + grad_none + stash + permute (what 73044b4 put in mlcore/training.py)
+  fstep      combined + the optimizer's functional form called directly
+             (torch.optim.sgd.sgd / torch.optim.adam.adam on the optimizer's own state),
+             skipping Optimizer.step's Python wrapper
   manual     combined + a hand-written backward for Linear/activation stacks with
              cross-entropy (no autograd graph; a prototype: no dropout, tanh/relu only)
+  manual_fstep  manual + fstep
   mlcore     mlcore.training.train itself, a fresh run of the block's epochs each block
 
 Run from the repository root:
@@ -35,6 +39,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.optim.adam import adam as adam_functional
+from torch.optim.sgd import sgd as sgd_functional
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,7 +56,10 @@ VARIANTS = {
     "stash": dict(stash=True),
     "permute": dict(permute=True),
     "combined": dict(fused=True, grad_none=True, stash=True, permute=True),
+    "fstep": dict(fused=True, grad_none=True, stash=True, permute=True, fstep=True),
     "manual": dict(fused=True, grad_none=True, stash=True, permute=True, manual=True),
+    "manual_fstep": dict(fused=True, grad_none=True, stash=True, permute=True, manual=True,
+                         fstep=True),
     "mlcore": None,
 }
 ACT_FWD = {"tanh": torch.tanh, "relu": torch.relu}
@@ -62,7 +71,7 @@ class Loop:
     """One variant's trainer state; epoch() runs one epoch and returns its step count."""
 
     def __init__(self, sc: dict, X, y, fused=False, grad_none=False, stash=False,
-                 permute=False, manual=False) -> None:
+                 permute=False, manual=False, fstep=False) -> None:
         self.X, self.y, self.size = X, y, sc["opt"]["batch_size"]
         self.model = build_model(X.shape[1], sc["classes"], sc["model"], seed=1)
         self.params = list(self.model.parameters())
@@ -74,6 +83,7 @@ class Loop:
         else:
             self.optimizer = torch.optim.Adam(self.params, lr=opt["lr"], **extra)
         self.grad_none, self.stash, self.permute, self.manual = grad_none, stash, permute, manual
+        self.fstep, self.step_fn = fstep, None
         self.linears = [m for m in self.model if isinstance(m, torch.nn.Linear)]
         self.act = sc["model"].activation
         self.rng = torch.Generator().manual_seed(1)
@@ -105,7 +115,12 @@ class Loop:
                 else:
                     self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-            self.optimizer.step()
+            if self.step_fn is not None:
+                self.step_fn()
+            else:
+                self.optimizer.step()
+                if self.fstep:
+                    self.step_fn = functional_step(self.optimizer)
             steps += 1
             if self.stash:
                 losses.append(loss.detach())
@@ -144,6 +159,38 @@ class Loop:
             if k:
                 g = ACT_BWD[self.act](g.mm(lin.weight), hs[k])
         return h, loss
+
+
+def functional_step(optimizer: torch.optim.Optimizer):
+    """A closure doing what optimizer.step() does for one param group, without the
+    Optimizer.step wrapper: torch.optim.sgd.sgd / torch.optim.adam.adam on the optimizer's
+    own state (call after one real step(), which creates the state). Same fused kernel,
+    same state tensors, so the same numbers; hooks and per-step group changes are skipped."""
+    group = optimizer.param_groups[0]
+    params = group["params"]
+    state = [optimizer.state[p] for p in params]
+    if isinstance(optimizer, torch.optim.SGD):
+        bufs = [s.get("momentum_buffer") for s in state]
+
+        @torch.no_grad()
+        def step():
+            sgd_functional(params, [p.grad for p in params], bufs, fused=True,
+                           weight_decay=group["weight_decay"], momentum=group["momentum"],
+                           lr=group["lr"], dampening=group["dampening"],
+                           nesterov=group["nesterov"], maximize=group["maximize"])
+        return step
+    exp_avg = [s["exp_avg"] for s in state]
+    exp_avg_sq = [s["exp_avg_sq"] for s in state]
+    steps = [s["step"] for s in state]
+    beta1, beta2 = group["betas"]
+
+    @torch.no_grad()
+    def step():
+        adam_functional(params, [p.grad for p in params], exp_avg, exp_avg_sq, [], steps,
+                        fused=True, amsgrad=False, beta1=beta1, beta2=beta2,
+                        lr=group["lr"], weight_decay=group["weight_decay"],
+                        eps=group["eps"], maximize=group["maximize"])
+    return step
 
 
 class Mlcore:
@@ -227,11 +274,11 @@ def main() -> None:
     print(f"{args.scenario}: {sc['model'].describe(sc['features'], sc['classes'])}, "
           f"{sc['opt']['optimizer']}, batch {sc['opt']['batch_size']}; median of "
           f"{args.blocks} blocks of {steps} steps, 1 thread")
-    print(f"{'variant':<10} {'cpu us/step':>12} {'wall us/step':>13} {'vs before':>11} "
+    print(f"{'variant':<12} {'cpu us/step':>12} {'wall us/step':>13} {'vs before':>11} "
           f"{'baseline/it':>12} {'wall s/block':>13} {'last loss':>10}")
     for k in runners:
         speedup = med["before"] / med[k] if "before" in med else float("nan")
-        print(f"{k:<10} {med[k]:>12.1f} {statistics.median(wall[k]):>13.1f} "
+        print(f"{k:<12} {med[k]:>12.1f} {statistics.median(wall[k]):>13.1f} "
               f"{speedup:>10.2f}x {med['baseline'] / med[k]:>11.2f}x "
               f"{statistics.median(totals[k]):>13.3f} {runners[k].loss:>10.4f}")
 

@@ -105,13 +105,11 @@ class TrainData:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer, fused (one kernel for all parameters) on CUDA and on a single CPU
-    thread: on tiny networks per-kernel overhead is most of a step, but the fused CPU kernels
-    ran 20x slower on 2 threads (see docs/benchmarks.md)."""
+    """The optimizer, fused (one kernel for all parameters) where torch has it: on tiny
+    networks per-kernel overhead is most of a step (see docs/benchmarks.md)."""
     params = model.parameters()
     device = next(model.parameters()).device.type
-    single_cpu = device == "cpu" and torch.get_num_threads() == 1
-    fused = {"fused": True} if device == "cuda" or single_cpu else {}
+    fused = {"fused": True} if device in ("cpu", "cuda") else {}
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay, **fused)
