@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
 
     def on_epoch(stats: EpochStats) -> None:
         if stats.epoch % log_every == 0 or stats.epoch == args.epochs:
-            evaluation = (f"  {prepared.train_data().eval_name} {stats.eval_accuracy:.2%}"
+            evaluation = (f"  {prepared.eval_name} {stats.eval_accuracy:.2%}"
                           if stats.eval_accuracy is not None else "")
             say(f"  epoch {stats.epoch:>5}  loss {stats.train_loss:.4f}  "
                 f"train {stats.train_accuracy:.2%}{evaluation}")

@@ -33,13 +33,17 @@ class Prepared:
     arrays: dict[str, tuple[np.ndarray, np.ndarray]]  # same keys: (X float32, y int64)
     warnings: list[Problem] = field(default_factory=list)
 
+    @property
+    def eval_name(self) -> str:
+        """The per-epoch eval set: validation when there is one, else test."""
+        return "validation" if "validation" in self.arrays else "test"
+
     def train_data(self) -> TrainData:
-        """Tensors for the trainer; validation (else test) is the per-epoch eval set."""
+        """Tensors for the trainer, with the eval_name part as the per-epoch eval set."""
         X, y = self.arrays["train"]
-        eval_name = "validation" if "validation" in self.arrays else "test"
-        X_eval, y_eval = self.arrays[eval_name]
+        X_eval, y_eval = self.arrays[self.eval_name]
         return TrainData(torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(X_eval),
-                         torch.from_numpy(y_eval), eval_name)
+                         torch.from_numpy(y_eval), self.eval_name)
 
 
 def prepare(frame: pd.DataFrame, schema: Schema, test_frame: pd.DataFrame | None = None,

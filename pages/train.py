@@ -183,7 +183,7 @@ def live() -> None:
                 f"{current.elapsed:.1f} s elapsed"
                 + (f" · about {eta:.0f} s left" if eta is not None else "")
                 + f" · {current.state}")
-    history = {"eval_name": current.prepared.train_data().eval_name,
+    history = {"eval_name": current.prepared.eval_name,
                "epochs": [asdict(e) for e in current.epochs]}
     st.plotly_chart(plots.curves_figure(history), key="live_curves")
 
@@ -209,7 +209,7 @@ if job is not None and job.checkpoint_dir is not None and job.checkpoint_dir.exi
     found = list_checkpoints(job.checkpoint_dir)
     if found:
         st.markdown("#### Checkpoints")
-        eval_name = job.prepared.train_data().eval_name
+        eval_name = job.prepared.eval_name
         st.dataframe(pd.DataFrame([{
             "epoch": c.epoch, "train loss": c.stats.get("train_loss"),
             "train accuracy": c.stats.get("train_accuracy"),
