@@ -1,17 +1,34 @@
 """Training checkpoints: model, optimizer, epoch, RNG states and history in one file.
 
 Written with torch.save of plain tensors and containers, read back with weights_only=True.
+Each also holds a fingerprint of what it was trained for, checked before a run resumes.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from .errors import BundleError
+from .errors import BundleError, ResumeError
+
+if TYPE_CHECKING:
+    from .encoder import Encoder
+    from .model import ModelConfig
+    from .schema import Schema
+    from .training import TrainConfig
 
 FORMAT = "classifier-studio-checkpoint/1"
+# TrainConfig fields a resumed run must share; the others (epochs, checkpoint_every, device,
+# threads) may change
+TRAINING_SETTINGS = ("optimizer", "lr", "momentum", "batch_size", "weight_decay", "seed",
+                     "patience")
+# fingerprint fields held as a hash, named in words when they differ
+HASHED = {"schema": "another schema (columns, roles, kinds)",
+          "encoding": "another encoding (other training rows, scalings, categories or classes)"}
 
 
 @dataclass
@@ -36,6 +53,48 @@ def save_checkpoint(directory: Path, state: dict) -> Path:
     torch.save({"format": FORMAT, **state}, partial)
     partial.replace(path)
     return path
+
+
+def _digest(data: dict) -> str:
+    """A short sha256 of `data` as sorted JSON: equal content, equal digest."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fingerprint(schema: Schema, encoder: Encoder, model_config: ModelConfig,
+                train_config: TrainConfig) -> dict:
+    """What a run is trained for, as plain JSON values, in the order differences are named:
+    the clearer cause first (the schema before the feature count it changes)."""
+    # Schema.to_dict() less each column's note: the note explains an inference, trains nothing
+    columns = [{"name": c.name, "role": c.role, "kind": c.kind} for c in schema.columns]
+    return {"label": schema.label, "schema": _digest({"columns": columns}),
+            "scaling": encoder.scaling, "hidden": list(model_config.hidden),
+            "activation": model_config.activation, "dropout": model_config.dropout,
+            "binary_head": model_config.binary_head,
+            **{name: getattr(train_config, name) for name in TRAINING_SETTINGS},
+            "n_features": encoder.n_features, "n_classes": len(encoder.class_names),
+            "encoding": _digest(encoder.to_dict())}
+
+
+def _shown(value: object) -> str:
+    """A fingerprint value as a person writes it: hidden sizes as 10,10."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
+def check_fingerprint(saved: dict | None, current: dict, where: str) -> None:
+    """Refuse, in one line naming the first difference, a checkpoint trained for something
+    else than the run about to resume from it (or too old to say what it was trained for)."""
+    if not saved:
+        raise ResumeError(f"{where} does not record the settings it was trained with (an "
+                          "older checkpoint); start a new run")
+    for name in dict.fromkeys([*current, *saved]):
+        was, now = saved.get(name), current.get(name)
+        if was == now:
+            continue
+        what = HASHED.get(name) or f"{name}={_shown(was)}, not {_shown(now)}"
+        raise ResumeError(f"{where} was trained with {what}; resume with the same settings "
+                          "or start a new run")
 
 
 def load_checkpoint(path: Path | str) -> dict:

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .bundle import load_bundle, save_bundle
+from .bundle import Bundle, load_bundle, save_bundle, write_bundle
+from .decision import check_threshold
 from .device import DEVICES
 from .encoder import SCALINGS
 from .errors import StudioError
 from .metrics import Report, evaluate
 from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
-from .onnx_export import check_features, export_onnx, sample_rows
-from .onnx_raw import export_raw_onnx, input_names
+from .onnx_check import check_features, export_raw_onnx
+from .onnx_export import export_onnx
+from .onnx_raw import decision_rule, input_names
 from .predict import Predictor
 from .schema import infer_schema
 from .table import read_table
@@ -27,6 +29,8 @@ from .training import OPTIMIZERS, EpochStats, TrainConfig
 from .workflow import fit, prepare, read_like
 
 DEFAULT_MODEL, DEFAULT_TRAIN = ModelConfig(), TrainConfig()
+THRESHOLD_HELP = ("two-class models: predict the positive (second) class when its "
+                  "probability is at least this")
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -70,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=DEFAULT_TRAIN.seed)
     t.add_argument("--checkpoint-every", type=int, default=0, help="epochs between checkpoints")
     t.add_argument("--checkpoint-dir", help="where checkpoints go (default OUT/checkpoints)")
-    t.add_argument("--resume", help="continue from this checkpoint file")
+    t.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue from this checkpoint file, with the same data and settings "
+                        "(checked); only --epochs (the total), --checkpoint-every, "
+                        "--checkpoint-dir, --device, --threads, --log-every and --out "
+                        "may differ")
     t.add_argument("--device", choices=DEVICES, default="auto")
     t.add_argument("--threads", type=int, default=DEFAULT_TRAIN.threads,
                    help="torch intra-op threads")
@@ -81,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a bundle on a labelled file")
     e.add_argument("bundle")
     e.add_argument("data_file")
+    e.add_argument("--threshold", type=float, help=THRESHOLD_HELP)
+    e.add_argument("--save", action="store_true",
+                   help="store --threshold in the bundle: predict, the app and the raw ONNX "
+                        "export then decide with it")
     e.add_argument("--json", action="store_true")
 
     p = sub.add_parser("predict", help="predict labels for raw rows")
@@ -90,14 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input", help="a file of rows (with or without the label column)")
     p.add_argument("--unknown", choices=("error", "zeros"), default="error",
                    help="unseen categories: refuse, or encode as all zeros with a warning")
+    p.add_argument("--threshold", type=float,
+                   help=THRESHOLD_HELP + " for this call (default: the bundle's own)")
     p.add_argument("--json", action="store_true")
 
     x = sub.add_parser("export", help="export a bundle to ONNX, verified with onnxruntime")
     x.add_argument("bundle")
     x.add_argument("--onnx", help="output .onnx file taking encoded features")
     x.add_argument("--onnx-raw", help="output .onnx file taking the raw columns (encoder inside)")
-    x.add_argument("--check", help="labelled file whose rows verify the export "
-                                   "(default: rows sampled within the training ranges)")
+    x.add_argument("--check", help="a file of raw rows to verify the export on as well "
+                                   "(up to 2,000 of them); rows spread over the training "
+                                   "ranges and edge rows are always checked")
     x.add_argument("--json", action="store_true")
     return parser
 
@@ -189,17 +204,38 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
 
 
 def cmd_evaluate(args: argparse.Namespace, say) -> dict:
+    if args.save and args.threshold is None:
+        raise StudioError("--save stores a threshold: give it with --threshold T")
     bundle = load_bundle(args.bundle)
+    if args.threshold is not None:
+        bundle = bundle.with_threshold(check_threshold(args.threshold, bundle.class_names))
     table = read_like(args.data_file, bundle.schema)
     X = bundle.encoder.transform(table.frame, unknown="zeros")
     for problem in bundle.encoder.check(table.frame, unknown="zeros")[:5]:
         say(f"  warning: {problem}")
     report = evaluate(bundle.build_model(), X, bundle.encoder.encode_labels(table.frame),
-                      bundle.class_names)
-    say(f"Model {bundle.architecture} on {table.name} ({len(table.frame)} rows)")
+                      bundle.class_names, bundle.threshold)
+    say(f"Model {bundle.architecture} on {table.name} ({len(table.frame)} rows)"
+        + _rule(bundle))
     for line in _report_lines("data", report):
         say(line)
-    return _report_json(report)
+    if args.save:
+        write_bundle(bundle, args.bundle)
+        say(f"Saved threshold {bundle.threshold:g} in {args.bundle}")
+    return {**_report_json(report), "threshold": _threshold_json(bundle),
+            "saved": bool(args.save)}
+
+
+def _rule(bundle: Bundle) -> str:
+    """', deciding X when P(X) >= t' for two classes, else nothing."""
+    if len(bundle.class_names) != 2:
+        return ""
+    positive = bundle.class_names[1]
+    return f", deciding {positive} when P({positive}) >= {bundle.threshold:g}"
+
+
+def _threshold_json(bundle: Bundle) -> float | None:
+    return bundle.threshold if len(bundle.class_names) == 2 else None
 
 
 def cmd_predict(args: argparse.Namespace, say) -> dict:
@@ -212,7 +248,12 @@ def cmd_predict(args: argparse.Namespace, say) -> dict:
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     else:
         frame = read_like(args.input, bundle.schema).frame
-    result = predictor.predict(frame, unknown=args.unknown, strict=False)
+    result = predictor.predict(frame, unknown=args.unknown, strict=False,
+                               threshold=args.threshold)
+    if len(result.class_names) == 2:
+        say(f"Deciding {result.class_names[1]} when P({result.class_names[1]}) >= "
+            f"{result.threshold:g}" + (" (this call)" if args.threshold is not None
+                                       else " (the bundle's threshold)"))
     for problem in result.problems:
         say(f"{problem.severity}: {problem}")
     rows = []
@@ -226,36 +267,38 @@ def cmd_predict(args: argparse.Namespace, say) -> dict:
     if errors:
         raise StudioError(f"{sum(label is None for label in result.labels)} of "
                           f"{len(result.labels)} rows could not be predicted: {errors[0]}")
-    return {"predictions": rows, "class_names": result.class_names}
+    return {"predictions": rows, "class_names": result.class_names,
+            "threshold": result.threshold if len(result.class_names) == 2 else None}
 
 
 def cmd_export(args: argparse.Namespace, say) -> dict:
     if not (args.onnx or args.onnx_raw):
         raise StudioError("say where to write: --onnx FILE and/or --onnx-raw FILE")
     bundle = load_bundle(args.bundle)
-    frame = read_like(args.check, bundle.schema).frame if args.check else sample_rows(bundle)
-    where = f"the rows of {args.check}" if args.check else "rows sampled in the training ranges"
+    frame = read_like(args.check, bundle.schema).frame if args.check else None
     result = {}
     if args.onnx:
         check = export_onnx(bundle, args.onnx, check_features(bundle, frame))
-        say(f"Wrote {args.onnx} ({Path(args.onnx).stat().st_size} bytes): input 'features' "
+        say(f"Wrote {args.onnx} ({Path(args.onnx).stat().st_size:,} bytes): input 'features' "
             f"float32 [batch, {bundle.encoder.n_features}] (encoded), output 'probabilities' "
             f"[batch, {len(bundle.class_names)}]")
-        say(f"{check.summary()}, on {where}")
+        say(f"  {check.summary()}")
         result["onnx"] = {"path": args.onnx, "max_abs_diff": check.max_abs_diff,
                           "rows": check.rows, "labels_equal": check.labels_equal,
                           "onnxruntime": check.onnxruntime_version, "opset": check.opset}
     if args.onnx_raw:
         raw = export_raw_onnx(bundle, args.onnx_raw, frame)
-        inputs = ", ".join(f"{name} ({'float32' if c.kind == 'numeric' else 'string'})"
-                           for c, name in zip(bundle.encoder.columns,
-                                              input_names(bundle).values()))
-        say(f"Wrote {args.onnx_raw} ({Path(args.onnx_raw).stat().st_size} bytes): inputs "
-            f"{inputs}, each [batch, 1]; outputs label, probabilities, unknown_categories")
-        say(f"{raw.summary()}, on {where}")
-        result["onnx_raw"] = {"path": args.onnx_raw, "max_abs_diff": raw.max_abs_diff,
-                              "rows": raw.rows, "labels_identical": raw.labels_identical,
-                              "onnxruntime": raw.onnxruntime_version}
+        names = input_names(bundle)
+        say(f"Wrote {args.onnx_raw} ({Path(args.onnx_raw).stat().st_size:,} bytes): one input "
+            "per column, each [batch, 1]:")
+        for c in bundle.encoder.columns:
+            say(f"  {c.name!r:>24} -> {names[c.name]} "
+                f"({'float32, NaN = missing' if c.kind == 'numeric' else 'string'})")
+        say(f"Outputs: label (string [batch], {decision_rule(bundle)}), probabilities "
+            f"(float32 [batch, {len(bundle.class_names)}]), unknown_categories (int64 [batch])")
+        say(f"  {raw.summary()}")
+        result["onnx_raw"] = {"path": args.onnx_raw, "inputs": names,
+                              "threshold": _threshold_json(bundle), **raw.to_dict()}
     return result
 
 

@@ -27,3 +27,19 @@ class InputError(StudioError):
 
 class BundleError(StudioError):
     """A saved model bundle is missing, damaged or not one of ours."""
+
+
+class LimitError(StudioError):
+    """An input would cost more than the configured limit (memory, time); the message is
+    one sentence naming the file or setting and the field, checked before anything is
+    allocated."""
+
+
+class SettingError(StudioError):
+    """A setting is out of range or does not apply to this model (e.g. a threshold for a
+    model with three classes)."""
+
+
+class ResumeError(StudioError):
+    """A checkpoint cannot continue this run: trained for other settings or data, too old
+    to say what for, or already past the epochs asked for."""

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .decision import DEFAULT_THRESHOLD, decide
 from .model import to_probabilities
 
 MAX_LISTED_MISSES = 1000
@@ -24,14 +25,14 @@ class Report:
     class_names: list[str]
     probabilities: np.ndarray  # [rows, classes]
     targets: np.ndarray        # [rows] class indices
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     predicted: np.ndarray = field(init=False)
     confusion: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.probabilities = np.asarray(self.probabilities, dtype=np.float64)
         self.targets = np.asarray(self.targets, dtype=np.int64)
-        self.predicted = predict_classes(self.probabilities, self.threshold)
+        self.predicted = decide(self.probabilities, self.threshold)
         k = len(self.class_names)
         self.confusion = np.zeros((k, k), dtype=np.int64)
         np.add.at(self.confusion, (self.targets, self.predicted), 1)
@@ -119,11 +120,10 @@ class Report:
                 "misclassified": self.misclassified()}
 
 
-def predict_classes(probabilities: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Argmax, or for two classes class 1 when P(class 1) >= threshold."""
-    if probabilities.shape[1] == 2:
-        return (probabilities[:, 1] >= threshold).astype(np.int64)
-    return probabilities.argmax(axis=1).astype(np.int64)
+def stored_metrics(reports: dict[str, Report]) -> dict[str, dict]:
+    """Reports per part as the bundle stores them: everything but the misclassified rows."""
+    return {name: {k: v for k, v in report.to_dict().items() if k != "misclassified"}
+            for name, report in reports.items()}
 
 
 def _ranked(actual: np.ndarray, scores: np.ndarray):
@@ -169,7 +169,7 @@ def predict_probabilities(model: nn.Module, X: torch.Tensor | np.ndarray) -> np.
 
 
 def evaluate(model: nn.Module, X: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray,
-             class_names: list[str], threshold: float = 0.5) -> Report:
+             class_names: list[str], threshold: float = DEFAULT_THRESHOLD) -> Report:
     """Evaluate `model` on encoded rows X with true classes y."""
     targets = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
     return Report(list(class_names), predict_probabilities(model, X), targets, threshold)

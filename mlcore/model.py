@@ -1,11 +1,17 @@
 """The network: a plain MLP built from a small JSON-able config; logits out."""
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from .errors import LimitError
+
+MAX_PARAMETERS = 50_000_000   # default budget; STUDIO_MAX_PARAMETERS overrides it
+MAX_HIDDEN_LAYERS = 64
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid,
                "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU}
 BINARY_HEADS = ("softmax", "sigmoid")
@@ -65,10 +71,64 @@ class Dropout(nn.Module):
         return x * keep / (1 - self.p)
 
 
+def max_parameters() -> int:
+    """The parameter budget: STUDIO_MAX_PARAMETERS when set, else MAX_PARAMETERS; read at
+    each call so a server (or a test) can change it without a restart."""
+    text = os.environ.get("STUDIO_MAX_PARAMETERS", "").strip()
+    try:
+        return int(text) if text else MAX_PARAMETERS
+    except ValueError:
+        raise LimitError(f"STUDIO_MAX_PARAMETERS must be a whole number of parameters "
+                         f"(got {text!r})") from None
+
+
+def planned_shapes(n_features: int, n_classes: int,
+                   config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state_dict keys and tensor shapes build_model gives this config, worked out
+    without tensors (nn.Sequential indices: Linear, activation, optional Dropout per layer)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    step, width = 3 if config.dropout else 2, n_features
+    outputs = [*config.hidden, config.outputs(n_classes)]
+    for i, size in enumerate(outputs):
+        shapes[f"{i * step}.weight"], shapes[f"{i * step}.bias"] = (size, width), (size,)
+        width = size
+    return shapes
+
+
+def planned_parameters(n_features: int, n_classes: int, config: ModelConfig) -> int:
+    """count_parameters(build_model(...)) by arithmetic alone, so sizing costs no memory."""
+    return sum(math.prod(shape) for shape in
+               planned_shapes(n_features, n_classes, config).values())
+
+
+def _shown(hidden: tuple[int, ...]) -> str:
+    """Hidden sizes for a message: at most eight, each at most 15 digits."""
+    sizes = [f"{h}" if h < 10**15 else "10^15+" for h in hidden[:8]]
+    return "[" + ", ".join(sizes + ["..."] * (len(hidden) > 8)) + "]"
+
+
+def check_size(n_features: int, n_classes: int, config: ModelConfig,
+               where: str = "the network") -> int:
+    """The network's parameter count, or LimitError (one sentence naming `where` and its
+    hidden sizes) when it is over the budget: checked before anything is allocated."""
+    if len(config.hidden) > MAX_HIDDEN_LAYERS:
+        raise LimitError(f"{where}: hidden has {len(config.hidden):,} layers, over the limit "
+                         f"of {MAX_HIDDEN_LAYERS}")
+    count, limit = planned_parameters(n_features, n_classes, config), max_parameters()
+    if count > limit:
+        amount = f"{count:,}" if count < 10**18 else "over 10^18"
+        raise LimitError(f"{where}: hidden {_shown(config.hidden)} with {n_features:,} inputs "
+                         f"and {config.outputs(n_classes):,} outputs makes {amount} parameters, "
+                         f"over the limit of {limit:,} (STUDIO_MAX_PARAMETERS)")
+    return count
+
+
 def build_model(n_features: int, n_classes: int, config: ModelConfig,
                 seed: int = 1) -> nn.Sequential:
     """Linear -> activation (-> dropout) per hidden layer, then a linear output of logits.
-    Weights start as torch's default Linear init, drawn from a generator seeded by `seed`."""
+    Weights start as torch's default Linear init, drawn from a generator seeded by `seed`.
+    A network over the parameter budget raises LimitError before anything is allocated."""
+    check_size(n_features, n_classes, config)
     layers: list[nn.Module] = []
     width = n_features
     for size in config.hidden:

@@ -10,7 +10,6 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 import onnx
-import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
@@ -147,23 +146,6 @@ def export_onnx(bundle: Bundle, path: Path | str, X_check: np.ndarray,
         raise ExportError(f"the ONNX graph differs from PyTorch by {check.max_abs_diff:.2e} "
                           f"(limit {tolerance:.0e}); not exported")
     return check
-
-
-def sample_rows(bundle: Bundle, rows: int = 256, seed: int = 0) -> pd.DataFrame:
-    """Raw rows spread over the training ranges and known categories, to check an export
-    when no data file is at hand."""
-    rng = np.random.default_rng(seed)
-    spread = pd.DataFrame({c.name: (rng.uniform(c.low, c.high, rows).astype(str)
-                                    if c.kind == "numeric" else rng.choice(c.levels, rows))
-                           for c in bundle.encoder.columns})
-    return spread.astype(object)
-
-
-def check_features(bundle: Bundle, frame: pd.DataFrame | None = None) -> np.ndarray:
-    """Encoded rows to check an export on: `frame`'s rows (unseen categories as zeros), or
-    without rows, sample_rows()."""
-    rows = frame if frame is not None and len(frame) else sample_rows(bundle)
-    return bundle.encoder.transform(rows, unknown="zeros")
 
 
 def as_bytes(export: Callable[[Bundle, Path, Any], Check], bundle: Bundle,

@@ -12,7 +12,8 @@ from .bundle import Bundle
 from .encoder import Problem
 from .errors import InputError
 from .table import MISSING_TOKENS
-from .metrics import Report, predict_classes, predict_probabilities
+from .decision import DEFAULT_THRESHOLD, check_threshold, decide
+from .metrics import Report, predict_probabilities
 
 Rows = Mapping[str, Any] | Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] | pd.DataFrame
 
@@ -26,6 +27,7 @@ class Prediction:
     class_names: list[str]
     problems: list[Problem]
     index: list[int]
+    threshold: float = DEFAULT_THRESHOLD  # the decision threshold the labels were made at
 
     def frame(self) -> pd.DataFrame:
         """One row per input: predicted label, then P(class) per class."""
@@ -45,7 +47,7 @@ class Prediction:
         if not keep:
             return None, len(targets)
         report = Report(list(self.class_names), self.probabilities[keep],
-                        np.array([targets[i] for i in keep]))
+                        np.array([targets[i] for i in keep]), self.threshold)
         return report, len(targets) - len(keep)
 
 
@@ -91,9 +93,13 @@ class Predictor:
             frame.index.name = "row"
         return frame.map(_as_text).astype(object)
 
-    def predict(self, rows: Rows, unknown: str = "error", strict: bool = True) -> Prediction:
-        """Label every row. strict: raise InputError on the first bad row; otherwise predict
-        the good rows and report the bad ones in `problems`."""
+    def predict(self, rows: Rows, unknown: str = "error", strict: bool = True,
+                threshold: float | None = None) -> Prediction:
+        """Label every row at the bundle's threshold (or `threshold`, for this call). strict:
+        raise InputError on the first bad row; otherwise predict the good rows and report
+        the bad ones in `problems`."""
+        threshold = self.bundle.threshold if threshold is None else \
+            check_threshold(threshold, self.encoder.class_names)
         frame = self.to_frame(rows)
         problems = self.encoder.check(frame, unknown)
         errors = [p for p in problems if p.severity == "error"]
@@ -109,10 +115,10 @@ class Predictor:
             probs = predict_probabilities(self.model, self.encoder.transform(rows_ok, unknown))
             positions = [frame.index.get_loc(i) for i in good]
             probabilities[positions] = probs
-            for p, c in zip(positions, predict_classes(probs)):
+            for p, c in zip(positions, decide(probs, threshold)):
                 labels[p] = self.encoder.class_names[c]
         return Prediction(labels, probabilities, list(self.encoder.class_names), problems,
-                          list(frame.index))
+                          list(frame.index), threshold)
 
     def decision_grid(self, frame: pd.DataFrame, x: str, y: str, steps: int = 60) -> dict:
         """Predicted class over a grid of two numeric features, others held at their training
@@ -137,6 +143,6 @@ class Predictor:
                              x: gx.ravel(), y: gy.ravel()})
         probs = predict_probabilities(self.model, self.encoder.transform(grid, "zeros"))
         return {"x_name": x, "y_name": y, "xs": xs.tolist(), "ys": ys.tolist(),
-                "predicted": predict_classes(probs).reshape(gy.shape).tolist(),
+                "predicted": decide(probs, self.bundle.threshold).reshape(gy.shape).tolist(),
                 "confidence": probs.max(axis=1).reshape(gy.shape).tolist(),
                 "class_names": list(self.encoder.class_names)}

@@ -44,8 +44,9 @@ class Table:
 
 def read_table(source: bytes | str | Path, name: str | None = None,
                header: bool | None = None, names: list[str] | None = None,
-               limits: Limits = Limits()) -> Table:
-    """Parse bytes or a file path; sniff delimiter and header unless given; raise TableError."""
+               limits: Limits = Limits(), one_column: bool = False) -> Table:
+    """Parse bytes or a file path; sniff delimiter and header unless given; raise TableError.
+    one_column: a single column is expected here (rows for a one-feature model)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = name or path.name
@@ -64,7 +65,7 @@ def read_table(source: bytes | str | Path, name: str | None = None,
     lines = _content_lines(_decode(data, name), name)
     if not lines:
         raise TableError("the file is empty (no data rows)", name)
-    delimiter = _sniff_delimiter([text for _, text in lines[:SNIFF_LINES]], name)
+    delimiter = _sniff_delimiter([text for _, text in lines[:SNIFF_LINES]], name, one_column)
     rows = [(number, _split(text, delimiter)) for number, text in lines]
     width = len(rows[0][1])
     if width > limits.max_columns:
@@ -124,7 +125,7 @@ def _split(text: str, delimiter: str) -> list[str]:
     return next(csv.reader([text], delimiter=delimiter, quotechar='"', skipinitialspace=True))
 
 
-def _sniff_delimiter(sample: list[str], name: str) -> str:
+def _sniff_delimiter(sample: list[str], name: str, one_column: bool = False) -> str:
     """Pick the delimiter giving the same field count (>1) on every sampled line: a tab if it
     does (values may hold spaces, as in 'new york'), else the one giving most fields."""
     best: tuple[bool, int, int, str] | None = None
@@ -139,6 +140,8 @@ def _sniff_delimiter(sample: list[str], name: str) -> str:
         counts = Counter(len(_split(line, delimiter)) for line in sample)  # ragged line is named
         if counts.most_common(1)[0][0] > 1:
             return delimiter
+    if one_column:
+        return "\t"
     raise TableError("found only one column: no tab, comma, semicolon or space separates the "
                      "values", name, 1)
 
@@ -183,8 +186,22 @@ def _cell(text: str) -> str | None:
     return None if text.lower() in MISSING_TOKENS else text
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first)
+    gets a leading apostrophe; numbers, including negative ones, stay as they are."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS) or _is_number(value):
+        return value
+    return "'" + value
+
+
 def frame_to_text(frame: pd.DataFrame, delimiter: str = "\t", header: bool = True) -> str:
-    """Write a frame back out as delimited text (missing cells empty), e.g. for downloads."""
+    """Write a frame out as delimited text for a download: missing cells empty, formula
+    cells (and column names) escaped, so opening it in a spreadsheet runs nothing."""
+    safe = frame.map(escape_formula)
+    safe.columns = [escape_formula(str(c)) for c in frame.columns]
     buffer = io.StringIO()
-    frame.to_csv(buffer, sep=delimiter, header=header, index=False, lineterminator="\n")
+    safe.to_csv(buffer, sep=delimiter, header=header, index=False, lineterminator="\n")
     return buffer.getvalue()

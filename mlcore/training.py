@@ -14,15 +14,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 from .device import describe_device, resolve_device
-from .errors import BundleError
-from .model import loss_function, set_dropout_generator
+from .decision import decide
+from .errors import ResumeError
+from .model import loss_function, set_dropout_generator, to_probabilities
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-# settings that must match for a resumed run to continue the same run
-RESUME_MUST_MATCH = ("optimizer", "lr", "momentum", "batch_size", "weight_decay", "seed",
-                     "patience")
 
 
 @dataclass
@@ -119,8 +117,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 def _predicted(logits: torch.Tensor) -> torch.Tensor:
-    """Class indices from logits (one logit: positive when > 0)."""
-    return (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+    """Class indices from logits by the one decision rule, at the default threshold."""
+    return decide(to_probabilities(logits))
 
 
 def _measure(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -139,11 +137,14 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
           on_epoch: Callable[[EpochStats], None] | None = None,
           stop: threading.Event | None = None,
           checkpoint_dir: Path | str | None = None,
-          resume: Path | str | None = None) -> History:
+          resume: Path | str | None = None, fingerprint: dict | None = None) -> History:
     """Train `model` in place and return its History (best weights restored after an
-    early stop; what was learned kept after a user stop)."""
+    early stop; what was learned kept after a user stop). `fingerprint` (see
+    checkpoint.fingerprint) goes into every checkpoint and must match the one in `resume`."""
     if config.patience and data.eval_name != "validation":
         raise ValueError("early stopping needs a validation set (set a validation fraction)")
+    if resume is not None and fingerprint is None:
+        raise ValueError("resuming needs the run's fingerprint (checkpoint.fingerprint)")
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -160,8 +161,8 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
     best = {"loss": float("inf"), "epoch": None, "bad": 0, "state": None}
     start = 0
     if resume is not None:
-        start = _restore(load_checkpoint(resume), model, optimizer, order_rng, dropout_rng,
-                         history, best, config)
+        start = _restore(load_checkpoint(resume), Path(resume).name, fingerprint, model,
+                         optimizer, order_rng, dropout_rng, history, best, config)
     n, size = len(X), config.batch_size
     params = list(model.parameters())
     began = time.perf_counter()
@@ -206,7 +207,7 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "rng": {"order": order_rng.get_state(), "dropout": dropout_rng.get_state()},
                 "history": [asdict(e) for e in history.epochs], "early": best,
-                "config": config.to_dict()})
+                "config": config.to_dict(), "fingerprint": fingerprint})
         if on_epoch is not None:
             on_epoch(stats)
         if config.patience and best["bad"] >= config.patience:
@@ -221,26 +222,20 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
     return history
 
 
-def _restore(state: dict, model: nn.Module, optimizer: torch.optim.Optimizer,
-             order_rng: torch.Generator, dropout_rng: torch.Generator, history: History,
-             best: dict, config: TrainConfig) -> int:
-    """Load a checkpoint into the live objects; return the epoch it was written after."""
-    saved = state["config"]
-    different = [k for k in RESUME_MUST_MATCH if saved.get(k) != getattr(config, k)]
-    if different:
-        raise BundleError("the checkpoint was made with other settings: " + ", ".join(
-            f"{k}={saved.get(k)} (now {getattr(config, k)})" for k in different))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError:
-        raise BundleError("the checkpoint's network has another shape than this one "
-                          "(check hidden sizes and columns)") from None
+def _restore(state: dict, name: str, fingerprint: dict, model: nn.Module,
+             optimizer: torch.optim.Optimizer, order_rng: torch.Generator,
+             dropout_rng: torch.Generator, history: History, best: dict,
+             config: TrainConfig) -> int:
+    """Check that the checkpoint was trained for this run, then load it into the live
+    objects; return the epoch it was written after."""
+    check_fingerprint(state.get("fingerprint"), fingerprint, name)
+    if state["epoch"] >= config.epochs:
+        raise ResumeError(f"{name} is already at epoch {state['epoch']}; "
+                          f"ask for more than {state['epoch']} epochs")
+    model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     order_rng.set_state(state["rng"]["order"])
     dropout_rng.set_state(state["rng"]["dropout"])
     history.epochs = [EpochStats(**e) for e in state["history"]]
     best.update(state["early"])
-    if state["epoch"] >= config.epochs:
-        raise BundleError(f"the checkpoint is already at epoch {state['epoch']}; "
-                          f"ask for more than {state['epoch']} epochs")
     return int(state["epoch"])

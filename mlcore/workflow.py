@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from .bundle import Bundle
+from .checkpoint import fingerprint
 from .encoder import Encoder, Problem
 from .errors import SchemaError, TableError
-from .metrics import Report, evaluate
+from .metrics import Report, evaluate, stored_metrics
 from .model import ModelConfig, build_model
 from .schema import Schema, validate
 from .split import stratified_split
@@ -91,14 +92,16 @@ def fit(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig
         resume: Path | str | None = None,
         initial_state: dict[str, torch.Tensor] | None = None) -> Run:
     """Build the network (from `initial_state`'s weights when continuing a saved model),
-    train it, evaluate every part and bundle the result."""
+    train it (checking that `resume` was trained for these settings and rows), evaluate
+    every part and bundle the result."""
     encoder = prepared.encoder
     model = build_model(encoder.n_features, len(encoder.class_names), model_config,
                         seed=train_config.seed)
     if initial_state is not None:
         model.load_state_dict(initial_state)
     history = train(model, prepared.train_data(), train_config, on_epoch, stop,
-                    checkpoint_dir, resume)
+                    checkpoint_dir, resume,
+                    fingerprint(prepared.schema, encoder, model_config, train_config))
     model.cpu()
     return finish(model, history, prepared, model_config, train_config)
 
@@ -108,11 +111,9 @@ def finish(model: nn.Module, history: History, prepared: Prepared, model_config:
     """Evaluate a trained model on every part and wrap it all in a Bundle."""
     names = prepared.encoder.class_names
     reports = {name: evaluate(model, X, y, names) for name, (X, y) in prepared.arrays.items()}
-    metrics = {name: {k: v for k, v in report.to_dict().items() if k != "misclassified"}
-               for name, report in reports.items()}
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     bundle = Bundle(prepared.schema, prepared.encoder, model_config, train_config, state,
-                    metrics, history.to_dict())
+                    stored_metrics(reports), history.to_dict())
     return Run(model, history, reports, bundle)
 
 
@@ -137,7 +138,8 @@ def evaluate_bundle(bundle: Bundle, frame: pd.DataFrame, test_frame: pd.DataFram
         parts = {"train": train_rows, "test": test_rows}
     model = bundle.build_model()
     reports = {name: evaluate(model, encoder.transform(rows, "zeros"),
-                              encoder.encode_labels(rows), encoder.class_names)
+                              encoder.encode_labels(rows), encoder.class_names,
+                              bundle.threshold)
                for name, rows in parts.items()}
     return reports, parts
 
@@ -149,9 +151,10 @@ def read_like(source: bytes | str | Path, schema: Schema, name: str | None = Non
     columns, in order."""
     features = [c.name for c in schema.features]
     unlabelled = [n for n in schema.names if n != schema.label]
-    table = read_table(source, name, header=header, limits=limits)
+    one = len(features) == 1
+    table = read_table(source, name, header=header, limits=limits, one_column=one)
     if table.has_header and not set(features) <= set(table.frame.columns):
-        table = read_table(source, name, header=False, limits=limits)
+        table = read_table(source, name, header=False, limits=limits, one_column=one)
     if not table.has_header:
         width = len(table.frame.columns)
         names = {len(schema.names): schema.names, len(unlabelled): unlabelled,

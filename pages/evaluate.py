@@ -177,19 +177,35 @@ part = controls[0].radio("Rows to examine", parts, horizontal=True,
                          help="Test rows were held out from training: they show how the model "
                               "does on new rows. Train rows show how well it fits.")
 report = reports[part]
-threshold = 0.5
+saved = bundle.threshold
+threshold = saved
 if binary:
     threshold = controls[1].slider(
-        f"Decision threshold: predict {names[1]} when P({names[1]}) ≥", 0.01, 0.99, 0.5,
-        0.01, key=f"eval_threshold_{current.key}", persist_state="session",
+        f"Decision threshold: predict {names[1]} when P({names[1]}) ≥", 0.01, 0.99,
+        round(saved, 2), 0.01, key=f"eval_threshold_{current.key}", persist_state="session",
         help="Lower it to catch more rows of the positive class (higher recall) at the price "
-             "of more false alarms (lower precision). 0.50 is what the model uses elsewhere.")
+             "of more false alarms (lower precision). The saved threshold is the one Predict, "
+             "the bundle and the ONNX file decide with.")
     report = report.at_threshold(threshold)
 at = f", threshold {threshold:.2f}" if binary else ""
 
-if binary and threshold != 0.5:
-    st.markdown(f"**At threshold {threshold:.2f}:** {report.summary()} on the {part} rows "
-                f"(at 0.50: {reports[part].summary()}).")
+if binary and threshold != saved:
+    note, button = st.columns([3, 1], vertical_alignment="center")
+    note.markdown(f"**At threshold {threshold:.2f}:** {report.summary()} on the {part} rows "
+                  f"(at the saved {saved:.2f}: {reports[part].summary()}).")
+    if button.button(f"Save this threshold ({threshold:.2f})", type="primary",
+                     key="save_threshold", icon=":material/save:", width="stretch",
+                     help="Predict, batch predict, the bundle and the ONNX download will "
+                          f"predict {names[1]} when P({names[1]}) ≥ {threshold:.2f}"):
+        state.save_threshold(current, threshold)
+        st.session_state["threshold_saved"] = threshold
+        st.rerun()
+elif binary:
+    note = st.session_state.pop("threshold_saved", None)
+    st.caption(f"Threshold {saved:.2f} is saved with the model: Predict, the bundle and the "
+               "ONNX download decide with it." if note is None else
+               f"Saved: the model now predicts **{names[1]}** when P({names[1]}) ≥ "
+               f"{saved:.2f}, on Predict, in batch predict, in the bundle and in the ONNX file.")
 
 st.subheader(f"Per class ({part} rows{at})")
 per_class_section(report.per_class(), report.averages(), part)

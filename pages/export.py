@@ -10,8 +10,9 @@ import streamlit as st
 from mlcore.bundle import (Bundle, bundle_from_zip, bundle_to_zip, load_bundle, save_bundle,
                            state_dict_bytes)
 from mlcore.errors import StudioError
-from mlcore.onnx_export import check_features, onnx_bytes
-from mlcore.onnx_raw import input_names, raw_onnx_bytes
+from mlcore.onnx_check import ATOL, RTOL, check_features, raw_onnx_bytes
+from mlcore.onnx_export import onnx_bytes
+from mlcore.onnx_raw import decision_rule, input_names
 from ui import snippets, state
 
 st.title("Export")
@@ -90,6 +91,7 @@ encoder = bundle.encoder
 names = list(bundle.class_names)
 stem = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{encoder.label}-classifier").strip("-") or "classifier"
 test_rows = current.parts.get("test")
+table_rows = pd.concat(list(current.parts.values())) if current.parts else None
 
 # The files, built once per model and kept for this session.
 files = st.session_state.get("export_files")
@@ -98,9 +100,9 @@ if files is None or files["model"] != current.key:
              "pt": state_dict_bytes(bundle)}
     try:
         with st.spinner("Exporting to ONNX and checking it with onnxruntime…"):
-            files["onnx"], files["check"] = raw_onnx_bytes(bundle, test_rows)
+            files["onnx"], files["check"] = raw_onnx_bytes(bundle, table_rows)
             files["net"], files["net_check"] = onnx_bytes(bundle,
-                                                          check_features(bundle, test_rows))
+                                                          check_features(bundle, table_rows))
     except StudioError as err:
         files["onnx"], files["error"] = None, str(err)
     st.session_state["export_files"] = files
@@ -140,11 +142,13 @@ with onnx_col, st.container(border=True):
         st.download_button("Download model.onnx", files["onnx"], "model.onnx",
                            "application/octet-stream", on_click="ignore",
                            icon=":material/download:", key="download_onnx")
-        where = "test rows" if test_rows is not None and len(test_rows) else \
-            "rows spread over the training ranges"
-        st.caption(f"Checked with onnxruntime {check.onnxruntime_version} on {check.rows} raw "
-                   f"{where}: labels {'identical to' if check.labels_identical else 'DIFFER from'}"
-                   f" the app's, max probability difference **{check.max_abs_diff:.1e}**.")
+        st.caption(f"Label output: `{decision_rule(bundle)}`.")
+        st.caption(f"Checked with onnxruntime {check.onnxruntime_version} on {check.rows:,} "
+                   f"raw rows ({check.table_rows:,} of this table, {check.generated_rows:,} "
+                   "generated: missing, unseen and extreme values): labels agree with the "
+                   f"app's on **{check.labels_agree:,} of {check.rows:,}**, max probability "
+                   f"difference **{check.max_abs_diff:.1e}** (allowed {ATOL:.0e} + "
+                   f"{RTOL:.0e}×p, float32).")
         st.download_button("The network alone (encoded features in)", files["net"],
                            "model-features.onnx", "application/octet-stream",
                            on_click="ignore", icon=":material/download:", key="download_net")

@@ -29,6 +29,9 @@ names = list(bundle.class_names)
 st.markdown(f"Model **{bundle.architecture}** predicting **{encoder.label}** "
             f"({', '.join(names)}) from {', '.join(c.name for c in encoder.columns)} · "
             f"{current.origin}")
+if len(names) == 2:
+    st.caption(f"Predicts **{names[1]}** when P({names[1]}) ≥ {bundle.threshold:.2f}, else "
+               f"{names[0]}: the threshold saved with the model (change it on Evaluate).")
 
 
 def number_style(c: ColumnEncoding) -> tuple[float, str]:
@@ -98,8 +101,11 @@ with one:
             if result.labels[0] is not None:
                 probabilities = result.probabilities[0]
                 label = result.labels[0]
+                below = len(names) == 2 and label == names[0] and probabilities[1] > 0.5
                 st.success(f"Predicted **{encoder.label}**: **{label}** "
-                           f"(probability {probabilities[names.index(label)]:.1%})",
+                           f"(probability {probabilities[names.index(label)]:.1%})"
+                           + (f"; P({names[1]}) is {probabilities[1]:.1%}, below the saved "
+                              f"threshold {bundle.threshold:.2f}" if below else ""),
                            icon=":material/check_circle:")
                 st.plotly_chart(plots.probabilities_figure(names, probabilities.tolist()),
                                 key="one_probabilities")

@@ -8,9 +8,9 @@ import torch
 from mlcore import plots
 from mlcore.checkpoint import list_checkpoints
 from mlcore.encoder import Encoder
-from mlcore.errors import StudioError
+from mlcore.errors import LimitError, StudioError
 from mlcore.jobs import TrainingJob
-from mlcore.model import ACTIVATIONS, ModelConfig, build_model, count_parameters
+from mlcore.model import ACTIVATIONS, ModelConfig, check_size
 from mlcore.sanity import overfit_check
 from mlcore.training import OPTIMIZERS, TrainConfig
 from mlcore.workflow import prepare
@@ -117,7 +117,11 @@ try:
 except ValueError as err:
     st.error(f"Check the settings: {err}")
     st.stop()
-parameters = count_parameters(build_model(n_features, n_classes, model_config))
+try:  # counted by arithmetic (planned_parameters), never by building the network
+    parameters = check_size(n_features, n_classes, model_config, "This network")
+except LimitError as err:  # over the parameter budget: nothing to train or check
+    st.error(str(err))
+    st.stop()
 st.markdown(f"**Network:** `{model_config.describe(n_features, n_classes)}` · "
             f"{activation} · {parameters:,} trainable parameters · logits out, "
             + ("sigmoid" if model_config.outputs(n_classes) == 1 else "softmax")

@@ -37,3 +37,27 @@ def students_run(students_prepared):
 @pytest.fixture(scope="session")
 def students_bundle(students_run):
     return students_run.bundle
+
+
+@pytest.fixture(scope="session")
+def people_run():
+    """The people sample (binary: sex from age, state, income, politics) with a sigmoid
+    head, 30 epochs, test file as the per-epoch eval set."""
+    from mlcore.model import ModelConfig
+    from mlcore.samples import SAMPLES
+    from mlcore.schema import infer_schema
+    from mlcore.table import read_table
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit, prepare
+
+    sample = SAMPLES["people"]
+    train = read_table(sample.train_path(), names=list(sample.columns)).frame
+    test = read_table(sample.test_path(), names=list(sample.columns)).frame
+    prepared = prepare(train, infer_schema(train, sample.label), test)
+    return fit(prepared, ModelConfig(hidden=(8,), binary_head="sigmoid"),
+               TrainConfig(epochs=30, device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def people_bundle(people_run):
+    return people_run.bundle

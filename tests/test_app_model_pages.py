@@ -149,6 +149,35 @@ def test_evaluate_binary_accuracy_threshold_roc(people):
     assert any(t.get("name") == "threshold 0.80" for t in roc["data"])
 
 
+def test_save_this_threshold_reaches_predict_bundle_and_onnx(people, downloads):
+    model = model_of(people)
+    at = ok(open_page("pages/evaluate.py", people[0], model))
+    assert not [b for b in at.button if b.key == "save_threshold"]  # nothing to save at 0.50
+    at.slider(key=f"eval_threshold_{model.key}").set_value(0.8).run()
+    at.button(key="save_threshold").click().run()
+    saved = ok(at).session_state["model"]
+    assert saved.bundle.threshold == pytest.approx(0.8) and saved.key != model.key
+    assert saved.reports["test"].summary() == model.reports["test"].at_threshold(0.8).summary()
+    assert saved.bundle.metrics["test"]["binary"]["threshold"] == pytest.approx(0.8)
+    assert "Saved: the model now predicts **M** when P(M) ≥ 0.80" in texts(at, "caption")
+    assert at.slider(key=f"eval_threshold_{saved.key}").value == pytest.approx(0.8)
+
+    rows = people[2].parts["test"]
+    probabilities = model.predictor.predict(rows).probabilities
+    decided = ["M" if p >= 0.8 else "F" for p in probabilities[:, 1]]
+    at.switch_page("pages/predict.py").run()
+    assert "Predicts **M** when P(M) ≥ 0.80" in texts(ok(at), "caption")
+    assert saved.predictor.predict(rows).labels == decided
+    at.switch_page("pages/export.py").run()
+    ok(at)
+    assert bundle_from_zip(downloads["sex-classifier.zip"]).threshold == pytest.approx(0.8)
+    session = onnxruntime.InferenceSession(downloads["model.onnx"],
+                                           providers=["CPUExecutionProvider"])
+    from mlcore.onnx_raw import raw_feeds
+    labels = session.run(["label"], raw_feeds(saved.bundle, saved.predictor.to_frame(rows)))[0]
+    assert [str(v) for v in labels] == decided
+
+
 def test_evaluate_multiclass_confusion_cell_lists_its_rows(students):
     model = model_of(students)
     report, rows = model.reports["test"], model.parts["test"]
@@ -291,8 +320,12 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
     data, run, prepared = students
     model = model_of(students)
     at = ok(open_page("pages/export.py", data, model))
-    assert (f"Checked with onnxruntime {onnxruntime.__version__} on 40 raw test rows: labels "
-            "identical to the app's") in texts(at, "caption")
+    caption = texts(at, "caption")
+    assert f"Checked with onnxruntime {onnxruntime.__version__} on " in caption
+    assert "raw rows (240 of this table, " in caption
+    check = at.session_state["export_files"]["check"]
+    assert check.labels_identical and check.table_rows == 240
+    assert f"labels agree with the app's on **{check.rows:,} of {check.rows:,}**" in caption
     for name in ("major-classifier.zip", "model.pt", "model.onnx", "model-features.onnx"):
         (tmp_path / name).write_bytes(downloads[name])
 

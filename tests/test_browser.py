@@ -303,3 +303,68 @@ def test_bad_upload_shows_the_line_and_keeps_the_dataset(page: Page, tmp_path):
     go(page, "Train")  # a fresh run of the sidebar: still the old dataset
     expect(sidebar.get_by_text("students_train.tsv")).to_be_visible()
     expect(sidebar.get_by_text("ragged.tsv")).to_have_count(0)
+
+
+def test_saved_threshold_reaches_predict_and_the_downloaded_onnx(page: Page, tmp_path):
+    """Evaluate → "Save this threshold" → Predict decides with it → the downloaded raw ONNX
+    file gives the same label for the same row."""
+    choose(page, "Sample", "People: predict sex")
+    page.get_by_role("button", name="Load this sample").click()
+    expect(page.get_by_role("heading", name="people_train.tsv")).to_be_visible()
+    go(page, "Train")
+    epochs = page.get_by_role("spinbutton", name="Epochs", exact=True)
+    epochs.fill("20")
+    epochs.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Finished after 20 epochs")).to_be_visible(timeout=180_000)
+
+    go(page, "Evaluate")
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("End")  # 0.99: nearly every row becomes F
+    save = page.get_by_role("button", name=re.compile(r"Save this threshold \(0\.99\)"))
+    expect(save).to_be_visible()
+    save.click()
+    expect(page.get_by_text("Saved: the model now predicts M when P(M) ≥ 0.99")).to_be_visible()
+    shot(page, "8-evaluate-threshold-saved")
+    no_traceback(page)
+
+    go(page, "Predict")
+    expect(page.get_by_text("Predicts M when P(M) ≥ 0.99")).to_be_visible()
+    row = {"age": 30.0, "state": "michigan", "income": 40000.0, "politics": "liberal"}
+    choose(page, "state", row["state"])
+    choose(page, "politics", row["politics"])
+    for name in ("age", "income"):
+        box = page.get_by_role("spinbutton", name=name, exact=True)
+        box.fill(f"{row[name]:g}")
+        box.press("Tab")
+    page.get_by_role("button", name="Predict", exact=True).click()
+    verdict = page.get_by_text(re.compile(r"Predicted sex: \w \(probability [\d.]+%\)"))
+    expect(verdict).to_be_visible()
+    label, shown = re.search(r"Predicted sex: (\w) \(probability ([\d.]+)%\)",
+                             verdict.inner_text()).groups()
+    p_male = float(shown) / 100 if label == "M" else 1 - float(shown) / 100
+    assert label == ("M" if p_male >= 0.99 else "F"), (label, shown)
+    shot(page, "9-predict-threshold")
+
+    go(page, "Export")
+    button = page.get_by_role("button", name="Download model.onnx")
+    expect(button).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("M when probabilities[:, 1] >= 0.99, else F")).to_be_visible()
+    with page.expect_download() as info:
+        button.click()
+    path = tmp_path / "model.onnx"
+    info.value.save_as(path)
+
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {"age": np.array([[row["age"]]], np.float32),
+             "state": np.array([[row["state"]]], object),
+             "income": np.array([[row["income"]]], np.float32),
+             "politics": np.array([[row["politics"]]], object)}
+    labels, probabilities, _ = session.run(None, feeds)
+    assert str(labels[0]) == label
+    assert abs(100 * float(probabilities[0][["F", "M"].index(label)]) - float(shown)) <= 0.051

@@ -302,3 +302,32 @@ def test_decision_grid(predictor, test_rows):
     assert grid["xs"][0] < low and grid["xs"][-1] > high
     with pytest.raises(InputError, match="not a numeric feature"):
         predictor.decision_grid(test_rows, "col2", "col3")
+
+
+def test_a_one_feature_model_predicts_from_every_kind_of_input(tmp_path, capsys):
+    from mlcore.bundle import save_bundle
+    from mlcore.cli import main
+    from mlcore.model import ModelConfig
+    from mlcore.schema import infer_schema
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit, prepare
+
+    x = np.linspace(-3, 3, 120)
+    frame = pd.DataFrame({"x": [f"{v:.3f}" for v in x], "y": np.where(x > 0, "pos", "neg")},
+                         dtype=object)
+    bundle = fit(prepare(frame, infer_schema(frame, "y")), ModelConfig(hidden=(4,)),
+                 TrainConfig(epochs=40, device="cpu")).bundle
+    predictor = Predictor(bundle)
+    want = predictor.predict([{"x": "2.5"}, {"x": "-2.5"}]).labels
+    assert want == ["pos", "neg"]
+    assert predictor.predict([["2.5"], ["-2.5"]]).labels == want
+    assert predictor.predict({"x": 2.5}).labels == ["pos"]
+    save_bundle(bundle, tmp_path / "one")
+    (tmp_path / "rows.csv").write_text("x\n2.5\n-2.5\n")
+    (tmp_path / "bare.csv").write_text("2.5\n-2.5\n")
+    for args in (["--row", "2.5", "--row", "-2.5"], ["--input", tmp_path / "rows.csv"],
+                 ["--input", tmp_path / "bare.csv"]):
+        capsys.readouterr()
+        assert main(["predict", str(tmp_path / "one"), *map(str, args), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert [p["label"] for p in result["predictions"]] == want

@@ -104,6 +104,26 @@ def _students(out: Path) -> dict[str, Result]:
     return runs
 
 
+def _checked_resume(out: Path) -> dict[str, Result]:
+    """Train 10 epochs with checkpoints every 5, then resume from epoch 5 with another
+    activation (refused) and with a later total of epochs (accepted)."""
+    bundle = out / "checked"
+
+    def train(epochs: str, activation: str, *more: str | Path) -> list[str | Path]:
+        return ["train", DATA / "students_train.tsv", "--test", DATA / "students_test.tsv",
+                "--epochs", epochs, "--activation", activation, "--checkpoint-every", "5",
+                *more]
+
+    runs = {"train": cli(*train("10", "tanh", "--out", bundle))}
+    if runs["train"].returncode:
+        return runs
+    checkpoint = bundle / "checkpoints" / "epoch-00005.pt"
+    runs["relu"] = cli(*train("10", "relu", "--resume", checkpoint, "--out", out / "relu"))
+    runs["longer"] = cli(*train("15", "tanh", "--resume", checkpoint, "--out", out / "longer",
+                                "--json"))
+    return runs
+
+
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cli")
@@ -113,7 +133,7 @@ def out(tmp_path_factory) -> Path:
 def runs(out) -> dict[str, Future]:
     ragged = out / "ragged.tsv"
     ragged.write_text("M\t20.5\tmaryland\t584\tfinance\nF\t42.5\tnebraska\t631\n")
-    jobs = {"students": (_students, out)}
+    jobs = {"students": (_students, out), "checked_resume": (_checked_resume, out)}
     for name, sample in SAMPLES.items():
         if name != "students":
             jobs[name] = (cli, "train", DATA / sample.train, *sample.split, "--epochs", "3",
@@ -229,9 +249,85 @@ def test_export_onnx(runs, capsys, out, name):
     assert data["labels_equal"] and data["rows"] > 0
     assert "matches PyTorch" in result.stdout
     assert Path(raw["path"]).is_file() and raw["max_abs_diff"] <= 1e-5
-    assert raw["labels_identical"] and raw["rows"] == data["rows"]
-    assert "labels identical to the engine's" in result.stdout
+    assert raw["labels_identical"] and raw["rows"] == data["rows"] > raw["table_rows"] > 0
+    assert f"labels agree on {raw['rows']:,} of {raw['rows']:,}" in result.stdout
     assert f"[batch, {len(SAMPLES[name].classes)}]" in result.stdout
+    for column, graph_input in raw["inputs"].items():  # the column -> input mapping
+        assert f"{column!r:>24} -> {graph_input} (" in result.stdout
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_export_raw_from_folder_and_zip_without_check(runs, capsys, out, name):
+    from mlcore.bundle import bundle_to_zip, load_bundle
+
+    _trained(runs, name)
+    zipped = out / f"{name}.zip"
+    zipped.write_bytes(bundle_to_zip(load_bundle(out / name)))
+    results = [in_process(capsys, "export", source, "--onnx-raw", out / f"{name}-{i}.onnx",
+                          "--json").json["onnx_raw"] for i, source in enumerate((out / name,
+                                                                                zipped))]
+    for result in results:
+        assert result["labels_identical"] and result["table_rows"] == 0
+        assert result.pop("path")
+    assert results[0] == results[1]
+    assert (out / f"{name}-0.onnx").read_bytes() == (out / f"{name}-1.onnx").read_bytes()
+
+
+def test_threshold_saved_by_evaluate_is_used_by_predict_and_export(runs, capsys, out):
+    import shutil
+
+    _trained(runs, "people")
+    bundle = out / "people-threshold"
+    shutil.copytree(out / "people", bundle)
+    test = DATA / "people_test.tsv"
+    plain = in_process(capsys, "predict", bundle, "--input", test, "--json").json
+    p_male = [p["probabilities"]["M"] for p in plain["predictions"]]
+    assert plain["threshold"] == 0.5
+    saved = in_process(capsys, "evaluate", bundle, test, "--threshold", "0.3", "--save",
+                       "--json")
+    assert saved.json["threshold"] == 0.3 and saved.json["saved"]
+    assert "deciding M when P(M) >= 0.3" in saved.stdout
+    assert saved.json["binary"]["threshold"] == 0.3
+    decided = ["M" if p >= 0.3 else "F" for p in p_male]
+    after = in_process(capsys, "predict", bundle, "--input", test, "--json").json
+    assert [p["label"] for p in after["predictions"]] == decided
+    once = in_process(capsys, "predict", bundle, "--input", test, "--threshold", "0.9",
+                      "--json").json
+    assert [p["label"] for p in once["predictions"]] == ["M" if p >= 0.9 else "F"
+                                                          for p in p_male]
+    exported = in_process(capsys, "export", bundle, "--onnx-raw", out / "people-t.onnx")
+    assert "label (string [batch], M when probabilities[:, 1] >= 0.3, else F)" in \
+        exported.stdout
+    import onnxruntime
+    from mlcore.bundle import load_bundle
+    from mlcore.onnx_raw import raw_feeds
+    from mlcore.predict import Predictor
+    from mlcore.workflow import read_like
+
+    loaded = load_bundle(bundle)
+    rows = Predictor(loaded).to_frame(read_like(test, loaded.schema).frame)
+    session = onnxruntime.InferenceSession(str(out / "people-t.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    assert [str(v) for v in session.run(["label"], raw_feeds(loaded, rows))[0]] == decided
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "students", "students_test.tsv", "--threshold", "0.3"],
+     "error: --threshold applies to two-class models only; this one has 3 classes and "
+     "predicts the most probable one"),
+    (["predict", "students", "--row", "M,30.5,oklahoma,543", "--threshold", "0.3"],
+     "error: --threshold applies to two-class models only; this one has 3 classes and "
+     "predicts the most probable one"),
+    (["evaluate", "people", "people_test.tsv", "--save"],
+     "error: --save stores a threshold: give it with --threshold T"),
+    (["evaluate", "people", "people_test.tsv", "--threshold", "1.5"],
+     "error: --threshold must be between 0 and 1 (exclusive), not 1.5"),
+])
+def test_threshold_refusals_are_one_line(runs, capsys, out, args, message):
+    _trained(runs, args[1])
+    args = [out / a if a in SAMPLES else DATA / a if a.endswith(".tsv") else a for a in args]
+    result = in_process(capsys, *args)
+    assert result.returncode == 1 and result.stderr.strip() == message
 
 
 def test_resume_gives_identical_model_pt(runs, out):
@@ -250,6 +346,21 @@ def test_resume_gives_identical_model_pt(runs, out):
     for key in whole:
         assert torch.equal(whole[key], again[key]), key
     assert resumed["confusion_matrix"] == results["train"].json["confusion_matrix"]
+
+
+def test_resume_refuses_another_activation_and_allows_more_epochs(runs):
+    results = runs["checked_resume"].result()
+    assert results["train"].returncode == 0, results["train"].stderr
+    refused = results["relu"]
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        "error: epoch-00005.pt was trained with activation=tanh, not relu; resume with the "
+        "same settings or start a new run"]
+    longer = results["longer"]
+    assert longer.json["epochs_run"] == 15
+    logged = [int(line.split()[1]) for line in longer.stdout.splitlines()
+              if line.strip().startswith("epoch ")]
+    assert logged and min(logged) > 5 and max(logged) == 15
 
 
 def test_label_by_name_on_a_header_file(capsys, out):

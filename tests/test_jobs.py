@@ -74,3 +74,26 @@ def test_resume_from_a_damaged_checkpoint_is_refused(prepared, tmp_path):
     job = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=2), resume=bad)
     with pytest.raises(Exception, match="not a readable checkpoint"):
         job.start()
+
+
+def test_resume_job_checks_the_checkpoints_settings(prepared, tmp_path):
+    """The Train page's resume: the same settings continue; another one fails in one line."""
+    first = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=2, checkpoint_every=2),
+                             tmp_path)
+    first.start()
+    wait(first)
+    assert first.state == "done", first.error
+    checkpoint = tmp_path / "epoch-00002.pt"
+    same = jobs.TrainingJob(prepared, ModelConfig(), TrainConfig(epochs=4, checkpoint_every=2),
+                            tmp_path, checkpoint)
+    other = jobs.TrainingJob(prepared, ModelConfig(activation="relu"),
+                             TrainConfig(epochs=4, checkpoint_every=2), tmp_path, checkpoint)
+    same.start()
+    other.start()
+    wait(same)
+    wait(other)
+    assert same.state == "done", same.error
+    assert [e.epoch for e in same.run.history.epochs] == [1, 2, 3, 4]
+    assert other.state == "failed" and other.run is None
+    assert other.error == ("epoch-00002.pt was trained with activation=tanh, not relu; resume "
+                           "with the same settings or start a new run")

@@ -7,7 +7,8 @@ import torch
 
 from sklearn import metrics as sklearn_metrics
 
-from mlcore.metrics import Report, evaluate, pr_curve, predict_classes, roc_curve
+from mlcore.decision import decide
+from mlcore.metrics import Report, evaluate, pr_curve, roc_curve
 
 
 def _random(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,10 +140,10 @@ def test_misclassified_indices_with_probabilities():
     np.testing.assert_allclose(first["probabilities"], probs[first["index"]], atol=1e-6)
 
 
-def test_predict_classes_argmax_and_threshold():
+def test_decide_argmax_and_threshold():
     probs = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]])
-    assert predict_classes(probs).tolist() == [1, 0]
-    assert predict_classes(np.array([[0.45, 0.55], [0.7, 0.3]]), 0.6).tolist() == [0, 0]
+    assert decide(probs).tolist() == [1, 0]
+    assert decide(np.array([[0.45, 0.55], [0.7, 0.3]]), 0.6).tolist() == [0, 0]
 
 
 def test_evaluate_runs_one_batched_pass_in_eval_mode(students_run, students_prepared):

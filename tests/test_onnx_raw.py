@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from mlcore.model import ModelConfig
+from mlcore.onnx_check import export_raw_onnx, raw_onnx_bytes
 from mlcore.onnx_export import ExportError
-from mlcore.onnx_raw import (export_raw_onnx, input_names, raw_feeds, raw_model,
-                             raw_onnx_bytes)
+from mlcore.onnx_raw import input_names, raw_feeds, raw_model
 from mlcore.predict import Predictor
 from mlcore.samples import SAMPLES
 from mlcore.schema import infer_schema
@@ -48,8 +48,8 @@ def test_round_trip_on_every_sample(name, tmp_path):
     bundle, test_rows = sample_bundle(name)
     path = tmp_path / "raw.onnx"
     check = export_raw_onnx(bundle, path, test_rows)
-    assert check.rows == len(test_rows) and check.labels_identical
-    assert check.max_abs_diff <= 1e-5
+    assert check.table_rows == len(test_rows) and check.generated_rows > 256
+    assert check.labels_identical and check.max_abs_diff <= 1e-5
     labels, probabilities, unknown = run_graph(path, bundle, test_rows)
     expected = Predictor(bundle).predict(test_rows, unknown="zeros")
     assert [str(v) for v in labels] == expected.labels
@@ -80,8 +80,8 @@ def test_missing_values_are_imputed_as_in_training(students_bundle, tmp_path):
                          "col2": ["oklahoma", "?", "maryland"], "col3": ["543", "", "600"]})
     path = tmp_path / "raw.onnx"
     check = export_raw_onnx(students_bundle, path, rows)
-    assert check.rows == 3 and check.labels_identical and check.max_abs_diff <= 1e-5
-    assert check.unknown_rows == 0
+    assert check.table_rows == 3 and check.labels_identical and check.max_abs_diff <= 1e-5
+    assert check.unknown_rows == 1  # the generated row of unseen categories
 
 
 def test_unseen_categories_are_zeros_and_counted(students_bundle, tmp_path):
@@ -105,20 +105,20 @@ def test_names_become_identifiers():
 
 
 def test_a_disagreeing_graph_is_not_exported(students_bundle, tmp_path, monkeypatch):
-    import mlcore.onnx_raw as raw
+    import mlcore.onnx_check as check
 
-    monkeypatch.setattr(raw, "TOLERANCE", -1.0)
+    monkeypatch.setattr(check, "ATOL", -1.0)
     path = tmp_path / "raw.onnx"
-    with pytest.raises(ExportError, match="disagrees"):
-        raw.export_raw_onnx(students_bundle, path, pd.DataFrame(
-            {"col0": ["M"], "col1": ["30"], "col2": ["maryland"], "col3": ["500"]}),
-            tolerance=raw.TOLERANCE)
+    with pytest.raises(ExportError, match="differ from the engine"):
+        check.export_raw_onnx(students_bundle, path, pd.DataFrame(
+            {"col0": ["M"], "col1": ["30"], "col2": ["maryland"], "col3": ["500"]}))
     assert not path.exists()
 
 
 def test_bytes_for_download_without_rows(students_bundle):
     data, check = raw_onnx_bytes(students_bundle)
-    assert data[:2] and check.rows == 256 and check.labels_identical
+    assert data[:2] and check.table_rows == 0 and check.rows == check.generated_rows > 256
+    assert check.labels_identical
 
 
 def test_example_script_needs_nothing_of_mlcore(students_bundle, tmp_path):

@@ -1,6 +1,7 @@
 """Issue 2, item 1: reading any reasonable table, and one-line TableErrors for bad ones."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from conftest import DATA
@@ -199,3 +200,22 @@ def test_too_many_bytes(tmp_path):
 
 def test_wrong_number_of_names():
     assert "3 column names given for 5 columns" in str(_error(_text("\t"), names=["a", "b", "c"]))
+
+
+def test_downloads_escape_formula_cells_but_not_numbers():
+    frame = pd.DataFrame({"=name": ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "@SUM(A1)",
+                                    "-2+3", "\tx", "plain"],
+                          "n": ["-1.5", "+3", "-", "1e-6", None, "7"]})
+    text = frame_to_text(frame, ",")
+    lines = text.splitlines()
+    assert lines[0] == "'=name,n"
+    assert lines[1].startswith("\"'=HYPERLINK(") and lines[1].endswith(",-1.5")
+    assert lines[2] == "'+1+2,+3" and lines[3] == "'@SUM(A1),'-"
+    assert lines[4] == "'-2+3,1e-6" and lines[5] == "'\tx," and lines[6] == "plain,7"
+
+
+def test_one_column_rows_are_read_when_expected():
+    table = read_table(b"x\n0.3\n-1\n", "rows.csv", one_column=True)
+    assert list(table.frame.columns) == ["x"] and table.frame["x"].tolist() == ["0.3", "-1"]
+    with pytest.raises(TableError, match="found only one column"):
+        read_table(b"x\n0.3\n-1\n", "rows.csv")

