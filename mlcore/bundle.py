@@ -22,8 +22,8 @@ from .decision import DEFAULT_THRESHOLD, check_threshold
 from .encoder import Encoder
 from .errors import BundleError, LimitError, SettingError
 from .model import ModelConfig, build_model, check_size, max_parameters, planned_shapes
-from .schema import Schema
 from .metrics import stored_metrics
+from .schema import Schema
 from .training import TrainConfig
 
 FORMAT = "classifier-studio-bundle/1"

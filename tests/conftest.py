@@ -2,12 +2,31 @@
 trained once per session."""
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    """A deflated zip holding `members` (name -> bytes), e.g. a doctored bundle."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def members_of(bundle) -> dict[str, bytes]:
+    """A bundle's zip members (bundle.json, model.pt) as bytes, to doctor and re-zip."""
+    from mlcore.bundle import bundle_to_zip
+
+    with zipfile.ZipFile(io.BytesIO(bundle_to_zip(bundle))) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
 
 
 @pytest.fixture(scope="session")

@@ -117,6 +117,17 @@ def choose(page: Page | Locator, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def fill_form(page: Page, row: dict) -> None:
+    """Fill the Predict form: text values in their selectbox, numbers in their spinbutton."""
+    for name, value in row.items():
+        if isinstance(value, str):
+            choose(page, name, value)
+        else:
+            box = page.get_by_role("spinbutton", name=name, exact=True)
+            box.fill(f"{value:g}")
+            box.press("Tab")
+
+
 def go(page: Page, name: str) -> None:
     page.get_by_role("link", name=name, exact=True).first.click()
     expect(page.get_by_role("heading", name=name, exact=True).first).to_be_visible()
@@ -231,12 +242,7 @@ def test_upload_train_evaluate_predict_export(page: Page, tmp_path):
     go(page, "Predict")
     no_traceback(page)
     row = {"sex": "F", "units": 30.0, "state": "nebraska", "score": 600.0}
-    choose(page, "sex", row["sex"])
-    choose(page, "state", row["state"])
-    for name in ("units", "score"):
-        box = page.get_by_role("spinbutton", name=name, exact=True)
-        box.fill(f"{row[name]:g}")
-        box.press("Tab")
+    fill_form(page, row)
     expect(page.get_by_text("training range").first).to_be_visible()
     page.get_by_role("button", name="Predict", exact=True).click()
     verdict = page.get_by_text(re.compile(r"Predicted major: \w+ \(probability [\d.]+%\)"))
@@ -333,12 +339,7 @@ def test_saved_threshold_reaches_predict_and_the_downloaded_onnx(page: Page, tmp
     go(page, "Predict")
     expect(page.get_by_text("Predicts M when P(M) ≥ 0.99")).to_be_visible()
     row = {"age": 30.0, "state": "michigan", "income": 40000.0, "politics": "liberal"}
-    choose(page, "state", row["state"])
-    choose(page, "politics", row["politics"])
-    for name in ("age", "income"):
-        box = page.get_by_role("spinbutton", name=name, exact=True)
-        box.fill(f"{row[name]:g}")
-        box.press("Tab")
+    fill_form(page, row)
     page.get_by_role("button", name="Predict", exact=True).click()
     verdict = page.get_by_text(re.compile(r"Predicted sex: \w \(probability [\d.]+%\)"))
     expect(verdict).to_be_visible()

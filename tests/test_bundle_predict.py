@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import members_of, zip_of
 from mlcore.bundle import Bundle, bundle_from_zip, bundle_to_zip, load_bundle, save_bundle
 from mlcore.errors import BundleError, InputError, TableError
 from mlcore.predict import Predictor
@@ -27,17 +28,6 @@ class Payload:
         return (open, (self.marker, "w"))
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
-def _members(bundle: Bundle) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(bundle_to_zip(bundle))) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +66,8 @@ def test_zip_round_trip(students_bundle, test_rows, tmp_path):
 
 
 def test_zip_with_a_top_folder_loads(students_bundle):
-    members = _members(students_bundle)
-    bundle = bundle_from_zip(_zip({f"my-model/{k}": v for k, v in members.items()}))
+    members = members_of(students_bundle)
+    bundle = bundle_from_zip(zip_of({f"my-model/{k}": v for k, v in members.items()}))
     assert bundle.class_names == students_bundle.class_names
 
 
@@ -141,31 +131,31 @@ def test_damaged_zips(students_bundle):
 
 def test_foreign_zip_and_wrong_json(students_bundle):
     with pytest.raises(BundleError, match="the zip has no bundle.json or model.pt"):
-        bundle_from_zip(_zip({"readme.txt": b"hello"}))
-    members = _members(students_bundle)
+        bundle_from_zip(zip_of({"readme.txt": b"hello"}))
+    members = members_of(students_bundle)
     with pytest.raises(BundleError, match="not valid JSON"):
-        bundle_from_zip(_zip({**members, "bundle.json": b"{not json"}))
+        bundle_from_zip(zip_of({**members, "bundle.json": b"{not json"}))
     with pytest.raises(BundleError, match="not a Classifier Studio bundle"):
-        bundle_from_zip(_zip({**members, "bundle.json": b'{"format": "other/1"}'}))
+        bundle_from_zip(zip_of({**members, "bundle.json": b'{"format": "other/1"}'}))
     with pytest.raises(BundleError, match="not a Classifier Studio bundle"):
-        bundle_from_zip(_zip({**members, "bundle.json": b"[1, 2]"}))
+        bundle_from_zip(zip_of({**members, "bundle.json": b"[1, 2]"}))
     meta = json.loads(members["bundle.json"])
     del meta["encoder"]
     with pytest.raises(BundleError, match="incomplete or damaged"):
-        bundle_from_zip(_zip({**members, "bundle.json": json.dumps(meta).encode()}))
+        bundle_from_zip(zip_of({**members, "bundle.json": json.dumps(meta).encode()}))
     meta = json.loads(members["bundle.json"])
     meta["model_config"]["hidden"] = [7]
     with pytest.raises(BundleError, match="does not fit the network"):
-        bundle_from_zip(_zip({**members, "bundle.json": json.dumps(meta).encode()}))
+        bundle_from_zip(zip_of({**members, "bundle.json": json.dumps(meta).encode()}))
 
 
 def test_pickle_bearing_model_pt_is_refused_and_never_run(students_bundle, tmp_path):
     marker = tmp_path / "pwned"
     weights = io.BytesIO()
     torch.save({"0.weight": Payload(str(marker))}, weights)
-    members = {**_members(students_bundle), "model.pt": weights.getvalue()}
+    members = {**members_of(students_bundle), "model.pt": weights.getvalue()}
     with pytest.raises(BundleError, match="model.pt is not a readable state_dict"):
-        bundle_from_zip(_zip(members))
+        bundle_from_zip(zip_of(members))
     directory = tmp_path / "b"
     save_bundle(students_bundle, directory)
     (directory / "model.pt").write_bytes(weights.getvalue())
@@ -178,7 +168,7 @@ def test_model_pt_without_tensors_is_refused(students_bundle):
     weights = io.BytesIO()
     torch.save({"0.weight": [1, 2, 3]}, weights)
     with pytest.raises(BundleError, match="state_dict of tensors"):
-        bundle_from_zip(_zip({**_members(students_bundle), "model.pt": weights.getvalue()}))
+        bundle_from_zip(zip_of({**members_of(students_bundle), "model.pt": weights.getvalue()}))
 
 
 # ---- Predictor

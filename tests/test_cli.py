@@ -273,63 +273,6 @@ def test_export_raw_from_folder_and_zip_without_check(runs, capsys, out, name):
     assert (out / f"{name}-0.onnx").read_bytes() == (out / f"{name}-1.onnx").read_bytes()
 
 
-def test_threshold_saved_by_evaluate_is_used_by_predict_and_export(runs, capsys, out):
-    import shutil
-
-    _trained(runs, "people")
-    bundle = out / "people-threshold"
-    shutil.copytree(out / "people", bundle)
-    test = DATA / "people_test.tsv"
-    plain = in_process(capsys, "predict", bundle, "--input", test, "--json").json
-    p_male = [p["probabilities"]["M"] for p in plain["predictions"]]
-    assert plain["threshold"] == 0.5
-    saved = in_process(capsys, "evaluate", bundle, test, "--threshold", "0.3", "--save",
-                       "--json")
-    assert saved.json["threshold"] == 0.3 and saved.json["saved"]
-    assert "deciding M when P(M) >= 0.3" in saved.stdout
-    assert saved.json["binary"]["threshold"] == 0.3
-    decided = ["M" if p >= 0.3 else "F" for p in p_male]
-    after = in_process(capsys, "predict", bundle, "--input", test, "--json").json
-    assert [p["label"] for p in after["predictions"]] == decided
-    once = in_process(capsys, "predict", bundle, "--input", test, "--threshold", "0.9",
-                      "--json").json
-    assert [p["label"] for p in once["predictions"]] == ["M" if p >= 0.9 else "F"
-                                                          for p in p_male]
-    exported = in_process(capsys, "export", bundle, "--onnx-raw", out / "people-t.onnx")
-    assert "label (string [batch], M when probabilities[:, 1] >= 0.3, else F)" in \
-        exported.stdout
-    import onnxruntime
-    from mlcore.bundle import load_bundle
-    from mlcore.onnx_raw import raw_feeds
-    from mlcore.predict import Predictor
-    from mlcore.workflow import read_like
-
-    loaded = load_bundle(bundle)
-    rows = Predictor(loaded).to_frame(read_like(test, loaded.schema).frame)
-    session = onnxruntime.InferenceSession(str(out / "people-t.onnx"),
-                                           providers=["CPUExecutionProvider"])
-    assert [str(v) for v in session.run(["label"], raw_feeds(loaded, rows))[0]] == decided
-
-
-@pytest.mark.parametrize("args, message", [
-    (["evaluate", "students", "students_test.tsv", "--threshold", "0.3"],
-     "error: --threshold applies to two-class models only; this one has 3 classes and "
-     "predicts the most probable one"),
-    (["predict", "students", "--row", "M,30.5,oklahoma,543", "--threshold", "0.3"],
-     "error: --threshold applies to two-class models only; this one has 3 classes and "
-     "predicts the most probable one"),
-    (["evaluate", "people", "people_test.tsv", "--save"],
-     "error: --save stores a threshold: give it with --threshold T"),
-    (["evaluate", "people", "people_test.tsv", "--threshold", "1.5"],
-     "error: --threshold must be between 0 and 1 (exclusive), not 1.5"),
-])
-def test_threshold_refusals_are_one_line(runs, capsys, out, args, message):
-    _trained(runs, args[1])
-    args = [out / a if a in SAMPLES else DATA / a if a.endswith(".tsv") else a for a in args]
-    result = in_process(capsys, *args)
-    assert result.returncode == 1 and result.stderr.strip() == message
-
-
 def test_resume_gives_identical_model_pt(runs, out):
     results = runs["students"].result()
     resumed = results["resume"].json

@@ -2,10 +2,13 @@
 Predictor, the trainer's accuracy and a bundle's saved threshold."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from conftest import members_of, zip_of
 from mlcore.bundle import bundle_from_zip, bundle_to_zip
 from mlcore.decision import check_threshold, decide, margin
 from mlcore.errors import BundleError, SettingError
@@ -66,21 +69,12 @@ def test_with_reports_remeasures_the_stored_metrics(people_run):
 
 
 def test_a_bad_threshold_in_bundle_json_is_refused(people_bundle):
-    import io
-    import json
-    import zipfile
-
-    data = bundle_to_zip(people_bundle)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        meta = json.loads(archive.read("bundle.json"))
-        weights = archive.read("model.pt")
+    members = members_of(people_bundle)
+    meta = json.loads(members["bundle.json"])
     meta["threshold"] = "high"
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("bundle.json", json.dumps(meta))
-        archive.writestr("model.pt", weights)
+    doctored = zip_of({**members, "bundle.json": json.dumps(meta).encode()})
     with pytest.raises(BundleError, match="threshold 'high' is not a number"):
-        bundle_from_zip(out.getvalue(), "b.zip")
+        bundle_from_zip(doctored, "b.zip")
 
 
 def test_training_accuracy_follows_the_rule(people_run):

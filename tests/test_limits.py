@@ -15,6 +15,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from conftest import members_of, zip_of
 from mlcore import bundle as bundle_module
 from mlcore.bundle import bundle_from_zip, bundle_to_zip, load_bundle, save_bundle
 from mlcore.errors import BundleError, LimitError
@@ -24,22 +25,11 @@ from mlcore.model import (MAX_HIDDEN_LAYERS, ModelConfig, build_model, count_par
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _members(bundle) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(bundle_to_zip(bundle))) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 def _with_meta(bundle, **changes) -> dict[str, bytes]:
     """The bundle's members with bundle.json's model_config changed."""
-    members = _members(bundle)
+    members = members_of(bundle)
     meta = json.loads(members["bundle.json"])
     meta["model_config"].update(changes)
     return {**members, "bundle.json": json.dumps(meta).encode()}
@@ -105,7 +95,7 @@ def _run_predict(bundle_path: Path, tmp_path: Path) -> tuple[int, str, int]:
 
 def test_cli_refuses_a_huge_declared_network_without_building_it(students_bundle, tmp_path):
     hostile = tmp_path / "hostile.zip"
-    hostile.write_bytes(_zip(_with_meta(students_bundle, hidden=[50000, 50000])))
+    hostile.write_bytes(zip_of(_with_meta(students_bundle, hidden=[50000, 50000])))
     code, stderr, peak = _run_predict(hostile, tmp_path)
     assert code == 1
     lines = stderr.strip().splitlines()
@@ -143,8 +133,8 @@ def _claim_size(data: bytes, size: int) -> bytes:
 
 
 def test_zip_bomb_is_refused_without_inflating_past_the_cap(students_bundle, monkeypatch):
-    weights = _members(students_bundle)["model.pt"]
-    bomb = _zip({"bundle.json": bytes(64 * 1024 * 1024), "model.pt": weights})
+    weights = members_of(students_bundle)["model.pt"]
+    bomb = zip_of({"bundle.json": bytes(64 * 1024 * 1024), "model.pt": weights})
     assert len(bomb) < 200_000
     seen = _bytes_read(monkeypatch)
     with pytest.raises(LimitError, match="bomb.zip: bundle.json inflates over 200 times"):
@@ -159,19 +149,19 @@ def test_zip_bomb_is_refused_without_inflating_past_the_cap(students_bundle, mon
 
 def test_member_over_its_cap_is_refused_while_streaming(students_bundle, monkeypatch):
     monkeypatch.setattr(bundle_module, "MAX_JSON_BYTES", 256 * 1024)
-    members = {**_members(students_bundle), "bundle.json": os.urandom(300 * 1024).hex().encode()}
+    members = {**members_of(students_bundle), "bundle.json": os.urandom(300 * 1024).hex().encode()}
     seen = _bytes_read(monkeypatch)
     with pytest.raises(LimitError, match="b.zip: bundle.json unpacks to more than 0.3 MB"):
-        bundle_from_zip(_zip(members), "b.zip")
+        bundle_from_zip(zip_of(members), "b.zip")
     assert sum(seen) <= 256 * 1024 + bundle_module.CHUNK_BYTES
 
 
 def test_too_many_entries_or_a_huge_directory(students_bundle):
-    members = _members(students_bundle)
+    members = members_of(students_bundle)
     crowded = {**members, **{f"readme{i}.txt": b"hi" for i in range(20)}}
     with pytest.raises(LimitError, match="b.zip: the zip has 22 entries, over the limit of 16"):
-        bundle_from_zip(_zip(crowded), "b.zip")
-    data = bytearray(_zip(members))
+        bundle_from_zip(zip_of(crowded), "b.zip")
+    data = bytearray(zip_of(members))
     end = data.rfind(b"PK\x05\x06")
     data[end + 12:end + 16] = (100 * 1024 * 1024).to_bytes(4, "little")
     with pytest.raises(LimitError, match="b.zip: the zip directory is 104.9 MB"):
@@ -180,21 +170,21 @@ def test_too_many_entries_or_a_huge_directory(students_bundle):
 
 def test_model_pt_with_compressed_records_is_refused(students_bundle):
     """torch.load would inflate a deflated record inside model.pt, whatever its size."""
-    members = _members(students_bundle)
+    members = members_of(students_bundle)
     with zipfile.ZipFile(io.BytesIO(members["model.pt"])) as inner:
         records = {info.filename: inner.read(info) for info in inner.infolist()}
-    members["model.pt"] = _zip(records)
+    members["model.pt"] = zip_of(records)
     with pytest.raises(LimitError, match="b.zip: model.pt has compressed records"):
-        bundle_from_zip(_zip(members), "b.zip")
+        bundle_from_zip(zip_of(members), "b.zip")
 
 
 # ---- bundle.json
 
 def test_deeply_nested_bundle_json_is_refused_before_parsing(students_bundle, tmp_path):
-    members = _members(students_bundle)
+    members = members_of(students_bundle)
     with pytest.raises(LimitError, match="b.zip: bundle.json nests 100,000 levels deep, over "
                                          "the limit of 32"):
-        bundle_from_zip(_zip({**members, "bundle.json": b"[" * 100_000}), "b.zip")
+        bundle_from_zip(zip_of({**members, "bundle.json": b"[" * 100_000}), "b.zip")
     save_bundle(students_bundle, tmp_path)  # 10 MB would trip the zip's ratio bound first
     for text in (b'{"a": ' * 1_000_000, b"[" * 10_000_000):
         (tmp_path / "bundle.json").write_bytes(text)
@@ -203,10 +193,10 @@ def test_deeply_nested_bundle_json_is_refused_before_parsing(students_bundle, tm
 
 
 def test_brackets_and_escapes_inside_strings_do_not_count(students_bundle):
-    members = _members(students_bundle)
+    members = members_of(students_bundle)
     meta = json.loads(members["bundle.json"])
     meta["created"] = '[[{\\"[[' * 40 + "\\"   # escaped quotes and a trailing backslash
-    bundle = bundle_from_zip(_zip({**members, "bundle.json": json.dumps(meta).encode()}))
+    bundle = bundle_from_zip(zip_of({**members, "bundle.json": json.dumps(meta).encode()}))
     assert bundle.created == meta["created"]
 
 
@@ -234,21 +224,21 @@ def test_oversize_model_pt_in_a_directory_is_refused(students_bundle, tmp_path, 
 # ---- model.pt against the declared network
 
 def test_shape_mismatch_names_the_tensor(students_bundle):
-    members = _members(students_bundle)
+    members = members_of(students_bundle)
     state = dict(students_bundle.state_dict)
     state["0.weight"] = torch.zeros(10, 7)
     members["model.pt"] = _weights(state)
     with pytest.raises(BundleError, match=r"b.zip: model.pt does not fit the network "
                                           r"bundle.json describes: tensor '0.weight' has "
                                           r"shape \[10, 7\] but the network needs \[10, 6\]"):
-        bundle_from_zip(_zip(members), "b.zip")
+        bundle_from_zip(zip_of(members), "b.zip")
     del state["0.weight"]
     members["model.pt"] = _weights(state)
     with pytest.raises(BundleError, match="it has no tensor '0.weight'"):
-        bundle_from_zip(_zip(members), "b.zip")
+        bundle_from_zip(zip_of(members), "b.zip")
     members["model.pt"] = _weights({**students_bundle.state_dict, "9.weight": torch.zeros(1)})
     with pytest.raises(BundleError, match="it has an unexpected tensor '9.weight'"):
-        bundle_from_zip(_zip(members), "b.zip")
+        bundle_from_zip(zip_of(members), "b.zip")
 
 
 # ---- the Train page
