@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
+from .budget import size_text
 from .bundle import Bundle, load_bundle, save_bundle, write_bundle
 from .decision import check_threshold
 from .device import DEVICES
 from .encoder import SCALINGS
+from .cli_reading import (add_label_options, add_read_options, cmd_schema, read_and_infer,
+                          read_options)
 from .errors import StudioError
 from .metrics import Report, evaluate
 from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
@@ -23,10 +29,10 @@ from .onnx_check import check_features, export_raw_onnx
 from .onnx_export import export_onnx
 from .onnx_raw import decision_rule, input_names
 from .predict import Predictor
-from .schema import infer_schema
-from .table import read_table
+from .schema import Schema, with_bins
+from .table import Table, read_table
 from .training import OPTIMIZERS, EpochStats, TrainConfig
-from .workflow import fit, prepare, read_like
+from .workflow import Prepared, Run, fit, prepare, read_like
 
 DEFAULT_MODEL, DEFAULT_TRAIN = ModelConfig(), TrainConfig()
 THRESHOLD_HELP = ("two-class models: predict the positive (second) class when its "
@@ -53,10 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hold out this stratified fraction when there is no test file")
     t.add_argument("--validation-fraction", type=float, default=0.0,
                    help="hold out part of the training rows for early stopping")
-    t.add_argument("--label", help="label column: name, or 0-based index (default: last)")
-    head = t.add_mutually_exclusive_group()
-    head.add_argument("--no-header", dest="header", action="store_false", default=None)
-    head.add_argument("--header", dest="header", action="store_true")
+    add_label_options(t)
+    add_read_options(t)
     t.add_argument("--scaling", choices=SCALINGS, default="zscore")
     t.add_argument("--hidden", type=_hidden, default=DEFAULT_MODEL.hidden)
     t.add_argument("--activation", choices=list(ACTIVATIONS), default=DEFAULT_MODEL.activation)
@@ -89,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a bundle on a labelled file")
     e.add_argument("bundle")
     e.add_argument("data_file")
+    add_read_options(e)
     e.add_argument("--threshold", type=float, help=THRESHOLD_HELP)
     e.add_argument("--save", action="store_true",
                    help="store --threshold in the bundle: predict, the app and the raw ONNX "
@@ -100,11 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--row", action="append", help='raw values, e.g. "M,30.5,oklahoma,543"')
     source.add_argument("--input", help="a file of rows (with or without the label column)")
+    add_read_options(p)
     p.add_argument("--unknown", choices=("error", "zeros"), default="error",
                    help="unseen categories: refuse, or encode as all zeros with a warning")
     p.add_argument("--threshold", type=float,
                    help=THRESHOLD_HELP + " for this call (default: the bundle's own)")
     p.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("schema", help="explain how each column of a table would be used")
+    s.add_argument("data_file")
+    add_label_options(s)
+    add_read_options(s)
+    s.add_argument("--json", action="store_true")
 
     x = sub.add_parser("export", help="export a bundle to ONNX, verified with onnxruntime")
     x.add_argument("bundle")
@@ -134,33 +146,49 @@ def _report_json(report: Report) -> dict:
             "macro": data["macro"], "weighted": data["weighted"], "binary": data["binary"]}
 
 
-def cmd_train(args: argparse.Namespace, say) -> dict:
-    table = read_table(args.train_file, header=args.header)
+def _read_phase(args: argparse.Namespace, say) -> tuple[Table, Schema, pd.DataFrame | None]:
+    """Phase 1 and 2: read the training (and test) file, infer the schema and the label."""
+    say(f"Reading {args.train_file} ...")
+    table, schema = read_and_infer(args, args.train_file)
     frame = table.frame
-    schema = infer_schema(frame, args.label)
     test_frame = None
     if args.test:
-        test_table = read_table(args.test, header=table.has_header,
-                                names=None if table.has_header else list(frame.columns))
-        test_frame = test_table.frame
-    prepared = prepare(frame, schema, test_frame, args.test_fraction, args.validation_fraction,
-                       args.seed, args.scaling, table.name)
-    enc = prepared.encoder
-    say(f"Read {table.name}: {len(frame)} rows, {len(frame.columns)} columns "
+        test_frame = read_table(args.test, names=None if table.has_header else list(frame.columns),
+                                options=replace(table.options, header=table.has_header)).frame
+    say(f"Read {table.name}: {len(frame):,} rows, {len(frame.columns)} columns "
         f"({table.delimiter_name}-separated, {'a' if table.has_header else 'no'} header)")
-    counts = frame[schema.label].value_counts()
-    say(f"Label '{schema.label}': {len(enc.class_names)} classes ("
-        + ", ".join(f"{c} {counts.get(c, 0)}" for c in enc.class_names) + ")")
+    for c in schema.columns:
+        if c.role == "ignore":
+            say(f"  left out {c.name}: {c.note}")
+    return table, schema, test_frame
+
+
+def _describe_prepared(prepared: Prepared, args: argparse.Namespace, say) -> None:
+    """What the encoding phase made of the table: classes, columns, parts, first rows."""
+    enc, label = prepared.encoder, prepared.schema.label
+    counts = prepared.parts["train"][label].value_counts()
+    say(f"Label '{label}': {len(enc.class_names)} classes ("
+        + ", ".join(f"{c} {counts.get(c, 0)}" for c in enc.class_names[:12])
+        + (", ..." if len(enc.class_names) > 12 else "") + ") in the training rows")
     for c in enc.columns:
         say(f"  {c.name}: {c.describe()}")
     for problem in prepared.warnings[:5]:
         say(f"  warning: {problem}")
-    parts = ", ".join(f"{name} {len(rows)}" for name, rows in prepared.parts.items())
+    parts = ", ".join(f"{name} {len(rows):,}" for name, rows in prepared.parts.items())
     say(f"Rows: {parts}" + (f" (test from {Path(args.test).name})" if args.test else
                              f" (stratified split, seed {args.seed})"))
-    say("First encoded rows:")
-    for _, row in enc.preview(prepared.parts["train"], 3).iterrows():
-        say(f"  {row['raw']:<40} ->  {row['encoded']}")
+    X = prepared.arrays["train"][0]
+    say(f"Encoded: {enc.n_features:,} numbers per row "
+        f"({size_text(sum(a[0].nbytes for a in prepared.arrays.values()))} float32)")
+    if len(X):
+        say("First encoded rows:")
+        for _, row in enc.preview(prepared.parts["train"], 3).iterrows():
+            say(f"  {row['raw'][:60]:<40} ->  {row['encoded'][:120]}")
+
+
+def _train_phase(args: argparse.Namespace, prepared: Prepared, say) -> Run:
+    """Phase 4: build the network, train it with progress every --log-every epochs."""
+    enc = prepared.encoder
     model_cfg = ModelConfig(args.hidden, args.activation, args.dropout, args.binary_head)
     train_cfg = TrainConfig(args.optimizer, args.lr, args.momentum, args.batch_size, args.epochs,
                             args.weight_decay, args.seed, args.patience, args.checkpoint_every,
@@ -187,9 +215,26 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
         f"{run.history.train_seconds:.2f} s, {count_parameters(run.model)} parameters"
         + (f" (early stop, best epoch {run.history.best_epoch})"
            if run.history.stopped == "early" else ""))
+    return run
+
+
+def cmd_train(args: argparse.Namespace, say) -> dict:
+    began = time.perf_counter()
+    table, schema, test_frame = _read_phase(args, say)
+    read_seconds = time.perf_counter() - began
+    say("Encoding ...")
+    began = time.perf_counter()
+    prepared = prepare(table.frame, schema, test_frame, args.test_fraction,
+                       args.validation_fraction, args.seed, args.scaling, table.name)
+    prepare_seconds = time.perf_counter() - began
+    _describe_prepared(prepared, args, say)
+    enc = prepared.encoder
+    say("Training ...")
+    run = _train_phase(args, prepared, say)
     for name in ("train", "test"):
         for line in _report_lines(name, run.reports[name]):
             say(line)
+    out = Path(args.out)
     save_bundle(run.bundle, out)
     say(f"Saved the bundle to {out}/ (model.pt + bundle.json)")
     train_r, test_r = run.reports["train"], run.reports["test"]
@@ -199,8 +244,16 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
             "per_class": test_r.per_class(), "confusion_matrix": test_r.confusion.tolist(),
             "class_names": enc.class_names, "epochs_run": len(run.history.epochs),
             "stopped": run.history.stopped, "device": run.history.device,
+            "read_seconds": read_seconds, "prepare_seconds": prepare_seconds,
             "train_seconds": run.history.train_seconds,
+            "n_rows": len(table.frame) + (len(test_frame) if test_frame is not None else 0),
+            "n_features": enc.n_features, "peak_memory_mb": peak_memory_mb(),
             "architecture": run.bundle.architecture, "bundle": str(out)}
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cmd_evaluate(args: argparse.Namespace, say) -> dict:
@@ -209,11 +262,12 @@ def cmd_evaluate(args: argparse.Namespace, say) -> dict:
     bundle = load_bundle(args.bundle)
     if args.threshold is not None:
         bundle = bundle.with_threshold(check_threshold(args.threshold, bundle.class_names))
-    table = read_like(args.data_file, bundle.schema)
-    X = bundle.encoder.transform(table.frame, unknown="zeros")
-    for problem in bundle.encoder.check(table.frame, unknown="zeros")[:5]:
+    table = read_like(args.data_file, bundle.schema, options=read_options(args))
+    frame = with_bins(table.frame, bundle.schema)
+    X = bundle.encoder.transform(frame, unknown="zeros")
+    for problem in bundle.encoder.check(frame, unknown="zeros")[:5]:
         say(f"  warning: {problem}")
-    report = evaluate(bundle.build_model(), X, bundle.encoder.encode_labels(table.frame),
+    report = evaluate(bundle.build_model(), X, bundle.encoder.encode_labels(frame),
                       bundle.class_names, bundle.threshold)
     say(f"Model {bundle.architecture} on {table.name} ({len(table.frame)} rows)"
         + _rule(bundle))
@@ -247,7 +301,7 @@ def cmd_predict(args: argparse.Namespace, say) -> dict:
         frame = pd.concat(frames, ignore_index=True)
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     else:
-        frame = read_like(args.input, bundle.schema).frame
+        frame = read_like(args.input, bundle.schema, options=read_options(args)).frame
     result = predictor.predict(frame, unknown=args.unknown, strict=False,
                                threshold=args.threshold)
     if len(result.class_names) == 2:
@@ -303,7 +357,7 @@ def cmd_export(args: argparse.Namespace, say) -> dict:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "export": cmd_export}
+            "export": cmd_export, "schema": cmd_schema}
 
 
 def main(argv: list[str] | None = None) -> int:

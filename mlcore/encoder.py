@@ -10,13 +10,18 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import InputError, SchemaError
-from .schema import Schema, numeric_values
+from .schema import (DATETIME_PARTS, Schema, bin_names, datetime_parts, numeric_values,
+                     text_array)
 
 SCALINGS = ("zscore", "minmax", "divisor", "none")
 UNKNOWN_POLICIES = ("error", "zeros")
 MISSING_LEVEL = "(missing)"
+OTHER_LEVEL = "(other)"      # the categories beyond a column's top K, and unseen ones
+MAX_PROBLEMS = 1000          # per column; the rest are counted in one last problem
 
 
 @dataclass
@@ -46,23 +51,26 @@ class ColumnEncoding:
     high: float = 0.0
     levels: list[str] = field(default_factory=list)  # binary: [-1 level, +1 level]; one-hot
     missing: int = 0      # missing values seen in the training rows
+    part: str = ""        # datetime: which part of the date this number is (year, month...)
 
     def describe(self) -> str:
         """How this column is encoded, in words, e.g. 'binary: F = -1, M = +1'."""
-        if self.kind == "numeric":
-            how = f"numeric: (x - {self.center:.4g}) / {self.scale:.4g}"
+        if self.kind in ("numeric", "datetime"):
+            how = (f"{self.part} of the date" if self.part else "numeric") + \
+                f": (x - {self.center:.4g}) / {self.scale:.4g}"
             return how + (f"; {self.missing} missing filled with {self.fill:g}"
                           if self.missing else "")
         if self.kind == "binary":
             return (f"binary: {self.levels[0]} = -1, {self.levels[1]} = +1"
                     + (f"; {self.missing} missing = 0" if self.missing else ""))
-        return f"one-hot over {len(self.levels)}: {', '.join(self.levels)}"
+        shown = self.levels if len(self.levels) <= 12 else self.levels[:10] + ["..."]
+        return f"one-hot over {len(self.levels)}: {', '.join(shown)}"
 
     @property
     def outputs(self) -> list[str]:
         if self.kind == "categorical":
             return [f"{self.name}={level}" for level in self.levels]
-        return [self.name]
+        return [f"{self.name}.{self.part}" if self.part else self.name]
 
 
 def _sort_labels(values: list[str]) -> list[str]:
@@ -73,12 +81,14 @@ def _sort_labels(values: list[str]) -> list[str]:
         return sorted(values)
 
 
-def _fit_numeric(name: str, raw: pd.Series, scaling: str) -> ColumnEncoding:
-    values = numeric_values(raw).dropna()
+def _scaled(name: str, values: np.ndarray, scaling: str, missing: int, part: str = ""
+            ) -> ColumnEncoding:
+    """Scale and fill fitted on the present values of one numeric column (or date part)."""
+    values = values[~np.isnan(values)]
     low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
     center, scale = 0.0, 1.0
     if scaling == "zscore" and len(values):
-        center, scale = float(values.mean()), float(values.std(ddof=0))
+        center, scale = float(values.mean()), float(values.std())
     elif scaling == "minmax":
         center, scale = low, high - low
     elif scaling == "divisor":
@@ -86,20 +96,48 @@ def _fit_numeric(name: str, raw: pd.Series, scaling: str) -> ColumnEncoding:
         scale = 10.0 ** math.ceil(math.log10(biggest)) if biggest > 0 else 1.0
     if not scale or not math.isfinite(scale):
         scale = 1.0
-    fill = float(values.median()) if len(values) else 0.0
-    return ColumnEncoding(name, "numeric", center, scale, fill, low, high,
-                          missing=int(raw.isna().sum()))
+    fill = float(np.median(values)) if len(values) else 0.0
+    return ColumnEncoding(name, "datetime" if part else "numeric", center, scale, fill, low,
+                          high, missing=missing, part=part)
 
 
-def _fit_levels(name: str, kind: str, raw: pd.Series) -> ColumnEncoding:
-    levels = sorted(str(v) for v in raw.dropna().unique())
+def _fit_levels(name: str, kind: str, raw: pd.Series, max_levels: int = 0) -> ColumnEncoding:
+    counts = raw.value_counts(dropna=True)
     missing = int(raw.isna().sum())
-    if kind == "binary" and len(levels) != 2:
-        raise SchemaError(f"column '{name}' has {len(levels)} distinct values in the "
+    if kind == "binary" and len(counts) != 2:
+        raise SchemaError(f"column '{name}' has {len(counts)} distinct values in the "
                           "training rows, so it cannot be binary; make it categorical")
+    if kind == "categorical" and max_levels and len(counts) > max_levels:
+        ranked = sorted(zip(counts.to_numpy(), counts.index.astype(str)), key=lambda t: (-t[0], t[1]))
+        levels = sorted(level for _, level in ranked[:max_levels]) + [OTHER_LEVEL]
+    else:
+        levels = sorted(str(v) for v in counts.index)
     if kind == "categorical" and missing:
         levels.append(MISSING_LEVEL)
     return ColumnEncoding(name, kind, levels=levels, missing=missing)
+
+
+def _fit_column(spec, raw: pd.Series, scaling: str) -> list[ColumnEncoding]:
+    missing = int(raw.isna().sum())
+    if spec.kind == "numeric":
+        return [_scaled(spec.name, numeric_values(raw).to_numpy(), scaling, missing)]
+    if spec.kind == "datetime":
+        return [_scaled(spec.name, values, scaling, missing, part)
+                for part, values in datetime_parts(raw).items()]
+    return [_fit_levels(spec.name, spec.kind, raw, spec.max_levels)]
+
+
+def level_codes(c: ColumnEncoding, raw: pd.Series) -> np.ndarray:
+    """Each cell's index in c.levels: missing cells the missing level (or -2 without one),
+    categories not in the levels 'other' when there is one, else -1."""
+    text = text_array(raw)
+    codes = pc.index_in(text, value_set=pa.array(c.levels, type=pa.string()))
+    codes = np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    nulls = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=bool)
+    if OTHER_LEVEL in c.levels:
+        codes[(codes < 0) & ~nulls] = c.levels.index(OTHER_LEVEL)
+    codes[nulls] = c.levels.index(MISSING_LEVEL) if MISSING_LEVEL in c.levels else -2
+    return codes
 
 
 @dataclass
@@ -113,12 +151,16 @@ class Encoder:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, schema: Schema, scaling: str = "zscore") -> Encoder:
-        """Learn scalings and vocabularies from the training rows."""
+        """Learn scalings and vocabularies from the training rows (a binned label's classes
+        in bin order)."""
         if scaling not in SCALINGS:
             raise SchemaError(f"unknown scaling '{scaling}' (choose {', '.join(SCALINGS)})")
-        columns = [_fit_numeric(c.name, frame[c.name], scaling) if c.kind == "numeric"
-                   else _fit_levels(c.name, c.kind, frame[c.name]) for c in schema.features]
-        classes = _sort_labels([str(v) for v in frame[schema.label].dropna().unique()])
+        columns = [e for spec in schema.features for e in _fit_column(spec, frame[spec.name],
+                                                                      scaling)]
+        present = {str(v) for v in frame[schema.label].dropna().unique()}
+        bins = schema.column(schema.label).bins
+        classes = ([n for n in bin_names(bins) if n in present] if bins
+                   else _sort_labels(list(present)))
         return cls(columns, schema.label, classes, scaling)
 
     @property
@@ -130,45 +172,26 @@ class Encoder:
         return len(self.feature_names)
 
     @property
+    def input_columns(self) -> list[str]:
+        """The raw columns the encoder reads, in order, each once."""
+        return list(dict.fromkeys(c.name for c in self.columns))
+
+    @property
     def missing_counts(self) -> dict[str, int]:
         """Missing values per feature column in the training rows (imputed or own level)."""
         return {c.name: c.missing for c in self.columns}
 
     def check(self, frame: pd.DataFrame, unknown: str = "error") -> list[Problem]:
         """Every problem in `frame` for this encoder: missing columns, text in numeric
-        columns, unseen categories (error, or warning when unknown='zeros'), far-off values."""
+        columns, unseen categories (error, or warning when unknown='zeros'), far-off values;
+        at most MAX_PROBLEMS per column and kind, then one that counts the rest."""
         unit = frame.index.name or "row"
-        problems = [Problem(0, c.name, "the column is missing", unit=unit) for c in self.columns
-                    if c.name not in frame.columns]
+        problems = [Problem(0, name, "the column is missing", unit=unit)
+                    for name in self.input_columns if name not in frame.columns]
         if problems:
             return problems
         for c in self.columns:
-            raw = frame[c.name]
-            if c.kind == "numeric":
-                values = numeric_values(raw)
-                for row in raw.index[raw.notna() & values.isna()]:
-                    problems.append(Problem(int(row), c.name, f"'{raw.loc[row]}' is not a number",
-                                            unit=unit))
-                span = max(c.high - c.low, abs(c.high), 1e-9)
-                far = (values < c.low - span) | (values > c.high + span)
-                for row in raw.index[far]:
-                    problems.append(Problem(int(row), c.name,
-                                            f"{values.loc[row]:g} is far outside the training "
-                                            f"range {c.low:g} to {c.high:g}", "warning", unit))
-            else:
-                known = set(c.levels)
-                for row in raw.index[raw.notna() & ~raw.astype(str).isin(known)]:
-                    problems.append(Problem(
-                        int(row), c.name,
-                        f"'{raw.loc[row]}' was not seen in training (known: "
-                        f"{', '.join(l for l in c.levels if l != MISSING_LEVEL)})"
-                        + ("; encoded as all zeros" if unknown == "zeros" else ""),
-                        "warning" if unknown == "zeros" else "error", unit))
-                if c.kind == "categorical" and MISSING_LEVEL not in known:
-                    for row in raw.index[raw.isna()]:
-                        problems.append(Problem(int(row), c.name, "missing, and training had no "
-                                                "missing values here: encoded as all zeros",
-                                                "warning", unit))
+            problems += _column_problems(c, frame[c.name], unknown, unit)
         return problems
 
     def transform(self, frame: pd.DataFrame, unknown: str = "error") -> np.ndarray:
@@ -183,35 +206,42 @@ class Encoder:
         return self._encode(frame)
 
     def _encode(self, frame: pd.DataFrame) -> np.ndarray:
-        blocks = []
+        """One float32 matrix filled column block by column block (no per-row Python)."""
+        out = np.zeros((len(frame), self.n_features), dtype=np.float32)
+        offset, dates = 0, {}
         for c in self.columns:
             raw = frame[c.name]
-            if c.kind == "numeric":
-                values = numeric_values(raw).fillna(c.fill).to_numpy(dtype=np.float64)
-                blocks.append(((values - c.center) / c.scale)[:, None])
+            if c.kind in ("numeric", "datetime"):
+                if c.kind == "numeric":
+                    values = numeric_values(raw).to_numpy(dtype=np.float64)
+                else:
+                    values = dates.setdefault(c.name, datetime_parts(raw))[c.part]
+                out[:, offset] = (np.where(np.isnan(values), c.fill, values) - c.center) / c.scale
+                offset += 1
                 continue
-            text = raw.map(lambda v: MISSING_LEVEL if v is None or v != v else str(v))
-            codes = pd.Index(c.levels).get_indexer(text).astype(np.int64)  # unknown: -1
+            codes = level_codes(c, raw)
             if c.kind == "binary":  # level 0 -> -1, level 1 -> +1, missing/unknown -> 0
-                blocks.append(np.select([codes == 0, codes == 1], [-1.0, 1.0], 0.0)[:, None])
-            else:  # one-hot; unknown (code -1) picks the all-zeros row
-                blocks.append(np.eye(len(c.levels) + 1)[codes][:, :len(c.levels)])
-        if not blocks:
-            return np.zeros((len(frame), 0), dtype=np.float32)
-        return np.hstack(blocks).astype(np.float32)
+                out[:, offset] = np.select([codes == 0, codes == 1], [-1.0, 1.0], 0.0)
+                offset += 1
+            else:  # one-hot; unknown or missing without a level: all zeros
+                rows = np.flatnonzero(codes >= 0)
+                out[rows, offset + codes[rows]] = 1.0
+                offset += len(c.levels)
+        return out
 
     def encode_labels(self, frame: pd.DataFrame) -> np.ndarray:
         """Class index of each row's label; InputError names a row with an unknown class."""
         labels = frame[self.label]
-        index = {name: i for i, name in enumerate(self.class_names)}
-        codes = labels.map(lambda v: index.get(str(v), -1) if v is not None else -1)
+        codes = pc.index_in(text_array(labels), value_set=pa.array(self.class_names,
+                                                                   type=pa.string()))
+        codes = np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), np.int64)
         bad = codes < 0
         if bad.any():
-            row = labels.index[bad.to_numpy().argmax()]
-            raise InputError(f"{labels.index.name or 'row'} {row}, column '{self.label}': class '{labels.loc[row]}' "
-                             f"was not in the training rows (classes: "
-                             f"{', '.join(self.class_names)})")
-        return np.array(codes, dtype=np.int64)
+            row = labels.index[bad.argmax()]
+            raise InputError(f"{labels.index.name or 'row'} {row}, column '{self.label}': "
+                             f"class '{labels.loc[row]}' was not in the training rows "
+                             f"(classes: {', '.join(self.class_names)})")
+        return codes
 
     def encoded_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The encoded features as a frame with readable column names, same index."""
@@ -223,7 +253,7 @@ class Encoder:
         encoded = self._encode(head)
         labels = [str(self.class_names.index(str(v))) if str(v) in self.class_names else "?"
                   for v in head[self.label]] if self.label in head else [""] * len(head)
-        raw = head.apply(lambda r: "  ".join("" if v is None else str(v) for v in r), axis=1)
+        raw = head.apply(lambda r: "  ".join("" if pd.isna(v) else str(v) for v in r), axis=1)
         text = ["  ".join(_fmt(v) for v in row) + f"  {lab}" for row, lab in zip(encoded, labels)]
         return pd.DataFrame({"raw": raw.to_list(), "encoded": text}, index=head.index)
 
@@ -235,6 +265,45 @@ class Encoder:
     def from_dict(cls, data: dict) -> Encoder:
         return cls([ColumnEncoding(**c) for c in data["columns"]], data["label"],
                    list(data["class_names"]), data.get("scaling", "zscore"))
+
+
+def _capped(found: list[Problem], unit: str, column: str) -> list[Problem]:
+    if len(found) <= MAX_PROBLEMS:
+        return found
+    rest = len(found) - MAX_PROBLEMS
+    return found[:MAX_PROBLEMS] + [Problem(0, column, f"and {rest:,} more rows like these",
+                                           found[-1].severity, unit)]
+
+
+def _column_problems(c: ColumnEncoding, raw: pd.Series, unknown: str,
+                     unit: str) -> list[Problem]:
+    """One column's problems, found with masks; Problems built only for flagged rows."""
+    if c.kind == "datetime":
+        return []  # unparseable dates are imputed like missing ones
+    if c.kind == "numeric":
+        values = numeric_values(raw)
+        bad = raw.index[(raw.notna() & values.isna()).to_numpy()]
+        found = _capped([Problem(int(row), c.name, f"'{raw.loc[row]}' is not a number",
+                                 unit=unit) for row in bad[:MAX_PROBLEMS + 1]], unit, c.name)
+        span = max(c.high - c.low, abs(c.high), 1e-9)
+        far = raw.index[((values < c.low - span) | (values > c.high + span)).to_numpy()]
+        return found + _capped([Problem(int(row), c.name, f"{values.loc[row]:g} is far outside "
+                                        f"the training range {c.low:g} to {c.high:g}",
+                                        "warning", unit) for row in far[:MAX_PROBLEMS + 1]],
+                               unit, c.name)
+    codes = level_codes(c, raw)
+    known = ", ".join(l for l in c.levels[:20] if l != MISSING_LEVEL) + (
+        ", ..." if len(c.levels) > 20 else "")
+    severity = "warning" if unknown == "zeros" else "error"
+    unseen = _capped([Problem(int(row), c.name, f"'{raw.loc[row]}' was not seen in training "
+                              f"(known: {known})" + ("; encoded as all zeros"
+                                                     if unknown == "zeros" else ""),
+                              severity, unit) for row in raw.index[codes == -1][:MAX_PROBLEMS + 1]],
+                     unit, c.name)
+    gaps = raw.index[codes == -2] if c.kind == "categorical" else []
+    return unseen + _capped([Problem(int(row), c.name, "missing, and training had no missing "
+                                     "values here: encoded as all zeros", "warning", unit)
+                             for row in gaps[:MAX_PROBLEMS + 1]], unit, c.name)
 
 
 def _fmt(value: float) -> str:

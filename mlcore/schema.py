@@ -1,29 +1,45 @@
-"""Per-column roles (feature, label, ignore) and kinds (numeric, categorical, binary).
-
-Inferred from the data, then edited by the user; validated before training.
-"""
+"""Per-column roles (feature, label, ignore) and kinds (numeric, categorical, binary, datetime,
+text), inferred from the data with the reason stated, then edited by the user; the label is
+guessed, checked to be a class (not a price or an id) and optionally binned."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from .budget import check_memory, size_text
 from .errors import SchemaError, TableError
 
 ROLES = ("feature", "label", "ignore")
-KINDS = ("numeric", "categorical", "binary")
+KINDS = ("numeric", "categorical", "binary", "datetime", "text")
 FEW_LEVELS = 10          # integer columns with at most this many values may be categorical
 ID_LIKE_LEVELS = 50      # text columns with more distinct values than this, mostly unique, are ids
+TOP_K = 50               # high-cardinality categoricals: at most this many levels + "other"
+TOP_K_MIN_COUNT = 10     # ... each seen at least this often in the table
+MAX_CLASSES = 50         # a label with more distinct values is refused (bin it or choose another)
+DATETIME_PARTS = ("year", "month", "weekday", "hour")
+SAMPLE = 1000            # values looked at to guess datetimes and free text
+TARGET_NAMES = {"label", "labels", "class", "classes", "target", "species", "outcome", "y",
+                "diagnosis", "survived", "churn", "result", "category", "grade", "response"}
+ID_NAMES = re.compile(r"(^|[_\s.-])(id|key|index|uuid|guid)$|ID$", re.IGNORECASE)
 
 
 @dataclass
 class ColumnSpec:
-    """One column: its role, its kind and a short note on why it was inferred so."""
+    """One column: its role, its kind, a short note on why it was inferred so; max_levels
+    (categorical: keep the most frequent K, the rest become 'other'; 0 = all) and bins (the
+    label: quantile edges that turn a number into classes)."""
 
     name: str
     role: str = "feature"
     kind: str = "numeric"
     note: str = ""
+    max_levels: int = 0
+    bins: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -53,15 +69,16 @@ class Schema:
                 return c
         raise SchemaError(f"no column named '{name}' (columns: {', '.join(self.names)})")
 
-    def with_label(self, name: str) -> Schema:
-        """A copy with `name` as the label; the old label becomes a feature."""
+    def with_label(self, name: str, bins: list[float] | None = None) -> Schema:
+        """A copy with `name` as the label (binned at `bins` edges, if given); the old label
+        becomes a feature again, or stays ignored when its kind cannot be one."""
         self.column(name)
-        return Schema([replace(c, role="label") if c.name == name else
-                       replace(c, role="feature") if c.role == "label" else replace(c)
-                       for c in self.columns])
+        return Schema([replace(c, role="label", bins=list(bins or [])) if c.name == name else
+                       replace(c, role="ignore" if c.kind == "text" else "feature", bins=[])
+                       if c.role == "label" else replace(c) for c in self.columns])
 
-    def with_column(self, name: str, **changes: str) -> Schema:
-        """A copy with one column's role and/or kind changed."""
+    def with_column(self, name: str, **changes) -> Schema:
+        """A copy with one column's role, kind or max_levels changed."""
         self.column(name)
         return Schema([replace(c, **changes) if c.name == name else replace(c)
                        for c in self.columns])
@@ -74,58 +91,199 @@ class Schema:
         return cls([ColumnSpec(**c) for c in data["columns"]])
 
 
+def text_array(series: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """A column's cells as Arrow strings (null when missing), without a copy for the reader's
+    Arrow-backed columns; small object columns (rows typed into a form) are converted."""
+    if isinstance(series.array, pd.arrays.ArrowStringArray):
+        return series.array.__arrow_array__()
+    cells = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in series]
+    return pa.array(cells, type=pa.string())
+
+
 def numeric_values(series: pd.Series) -> pd.Series:
-    """Parse a string column to floats; unparseable cells become NaN."""
-    return pd.to_numeric(series, errors="coerce").astype(float)
+    """Parse a text column to floats; unparseable cells become NaN."""
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.astype(float)
+    try:
+        values = pc.cast(text_array(series), pa.float64())
+        return pd.Series(values.to_numpy(zero_copy_only=False), index=series.index,
+                         name=series.name, dtype=float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(series.astype(object), errors="coerce").astype(float)
+
+
+def datetime_values(series: pd.Series) -> pd.Series:
+    """Parse ISO 8601 dates and times ('2024-03-05', '2024-03-05 14:07:00'); others NaT."""
+    return pd.to_datetime(series.astype(object), format="ISO8601", errors="coerce")
+
+
+def datetime_parts(series: pd.Series) -> dict[str, np.ndarray]:
+    """The parts a datetime column is encoded as: year, month, weekday (0 = Monday), hour."""
+    when = datetime_values(series).dt
+    return {part: getattr(when, "dayofweek" if part == "weekday" else part)
+            .to_numpy(dtype=float, na_value=np.nan) for part in DATETIME_PARTS}
 
 
 def infer_column(series: pd.Series) -> ColumnSpec:
-    """Guess the role and kind of one column from its values."""
+    """Guess the role and kind of one column from its values, with the reason."""
     name = str(series.name)
     present = series.dropna()
-    distinct = present.unique()
-    if len(distinct) == 0:
+    counts = present.value_counts()
+    distinct, n = len(counts), len(present)
+    if distinct == 0:
         return ColumnSpec(name, "ignore", "numeric", "empty: every value is missing")
-    if len(distinct) == 1:
-        return ColumnSpec(name, "ignore", "categorical", f"constant: always '{distinct[0]}'")
+    if distinct == 1:
+        return ColumnSpec(name, "ignore", "categorical", f"constant: always '{counts.index[0]}'")
+    numbers = numeric_values(pd.Series(counts.index, dtype=series.dtype))
+    if numbers.notna().all():
+        return _numeric_column(name, numbers, distinct, n, present)
+    if distinct == 2:
+        return ColumnSpec(name, "feature", "binary", "two values: encoded -1/+1")
+    sample = present.iloc[:: max(1, n // SAMPLE)].iloc[:SAMPLE]
+    if _looks_like_datetime(sample):
+        when = datetime_values(present)
+        return ColumnSpec(name, "feature", "datetime",
+                          f"dates {when.min():%Y-%m-%d} to {when.max():%Y-%m-%d}: encoded as "
+                          f"{', '.join(DATETIME_PARTS)}")
+    if distinct > ID_LIKE_LEVELS and distinct > 0.5 * n:
+        words = sample.str.count(" ").mean() + 1
+        if words >= 3:
+            return ColumnSpec(name, "ignore", "text", f"free text ({distinct:,} distinct, "
+                              f"{words:.0f} words on average): left out")
+        return ColumnSpec(name, "ignore", "categorical",
+                          f"{distinct:,} distinct values in {n:,} rows: looks like an identifier")
+    if distinct > TOP_K:
+        k = int(min(TOP_K, max(1, (counts >= TOP_K_MIN_COUNT).sum())))
+        cover = counts.iloc[:k].sum() / n
+        return ColumnSpec(name, "feature", "categorical",
+                          f"{distinct:,} categories: the {k} most frequent (covering {cover:.0%} "
+                          f"of rows) one-hot, the rest as 'other'", max_levels=k)
+    return ColumnSpec(name, "feature", "categorical", f"{distinct} categories: one-hot")
+
+
+def _numeric_column(name: str, numbers: pd.Series, distinct: int, n: int,
+                    present: pd.Series) -> ColumnSpec:
+    integers = bool((numbers == numbers.round()).all())
+    if distinct == 2:
+        return ColumnSpec(name, "feature", "binary", "two values: encoded -1/+1")
+    if integers and distinct == n and n >= 20 and (
+            ID_NAMES.search(name) or numeric_values(present).is_monotonic_increasing):
+        return ColumnSpec(name, "ignore", "numeric",
+                          "a different whole number on every row: looks like an identifier")
+    if integers and distinct <= FEW_LEVELS:
+        return ColumnSpec(name, "feature", "numeric",
+                          f"integers with {distinct} distinct values: could be categorical")
+    return ColumnSpec(name, "feature", "numeric", "numbers")
+
+
+def _looks_like_datetime(sample: pd.Series) -> bool:
+    """Most sampled cells have a date's separators and parse as ISO 8601."""
+    if not sample.str.contains(r"^\d{4}-\d\d-\d\d", regex=True).mean() >= 0.95:
+        return False
+    return datetime_values(sample).notna().mean() >= 0.95
+
+
+def guess_label(frame: pd.DataFrame, columns: list[ColumnSpec]) -> str:
+    """A column named like a target with 2..MAX_CLASSES values, else the last such column;
+    SchemaError (asking for one) when no column looks like a class."""
+    usable = [c for c in columns if c.kind in ("categorical", "binary", "numeric")
+              and c.role != "ignore" and 2 <= _distinct(frame[c.name]) <= MAX_CLASSES]
+    named = [c for c in usable if re.sub(r"[^a-z]", "", c.name.lower()) in TARGET_NAMES]
+    if named:
+        return named[0].name
+    for c in reversed(usable):
+        numbers = numeric_values(frame[c.name].dropna())
+        if c.kind != "numeric" or (numbers == numbers.round()).all():
+            return c.name
+    raise SchemaError("no column looks like a label (a name such as label, class or target, "
+                      f"or 2 to {MAX_CLASSES} distinct values); choose the column to predict")
+
+
+def _distinct(series: pd.Series) -> int:
+    return int(series.nunique(dropna=True))
+
+
+def check_label(series: pd.Series, spec: ColumnSpec | None = None,
+                source: str | None = None) -> None:
+    """Refuse, in one line, a label that is not a class: a continuous number, a near-unique
+    text (an id, a timestamp) or more than MAX_CLASSES classes. Binned labels pass."""
+    if spec is not None and spec.bins:
+        return
+    name, present = str(series.name), series.dropna()
+    distinct = _distinct(present)
+    if distinct <= MAX_CLASSES:
+        return
     numbers = numeric_values(present)
     if numbers.notna().all():
-        if len(distinct) == 2:
-            return ColumnSpec(name, "feature", "binary", "two values: encoded -1/+1")
-        if (numbers == numbers.round()).all() and len(distinct) <= FEW_LEVELS:
-            return ColumnSpec(name, "feature", "numeric",
-                              f"integers with {len(distinct)} distinct values: "
-                              "could be categorical")
-        return ColumnSpec(name, "feature", "numeric", "numbers")
-    if len(distinct) == 2:
-        return ColumnSpec(name, "feature", "binary", "two values: encoded -1/+1")
-    if len(distinct) > ID_LIKE_LEVELS and len(distinct) > 0.5 * len(present):
-        return ColumnSpec(name, "ignore", "categorical",
-                          f"{len(distinct)} distinct texts: looks like an identifier")
-    return ColumnSpec(name, "feature", "categorical", f"{len(distinct)} categories: one-hot")
+        raise TableError(f"'{name}' has {distinct:,} distinct numeric values: it looks like a "
+                         "number to predict, not a class; choose another column or bin it "
+                         "into K classes (--bins K, or 'Bin into classes' on the Data page)",
+                         source, None, name)
+    what = ("it looks like an identifier or a timestamp, not a class"
+            if distinct > 0.5 * len(present) else f"a classifier needs at most {MAX_CLASSES}")
+    raise TableError(f"'{name}' has {distinct:,} distinct values in {len(present):,} rows: "
+                     f"{what}; choose another column", source, None, name)
 
 
-def infer_schema(frame: pd.DataFrame, label: str | int | None = None) -> Schema:
-    """Infer every column; the label is `label` (name or 0-based index) or the last column."""
+def quantile_bins(series: pd.Series, k: int) -> list[float]:
+    """Edges of k quantile bins over a numeric column (fewer when values repeat)."""
+    if not 2 <= k <= MAX_CLASSES:
+        raise SchemaError(f"bins must be between 2 and {MAX_CLASSES} (got {k})")
+    values = numeric_values(series).dropna()
+    if values.empty or values.nunique() < 2:
+        raise SchemaError(f"'{series.name}' needs at least two different numbers to be binned")
+    edges = np.unique(np.quantile(values.to_numpy(), np.linspace(0, 1, k + 1)))
+    return [float(e) for e in edges]
+
+
+def bin_names(edges: list[float]) -> list[str]:
+    """Class names of the bins, in order: '326–950', '950–2401', ..."""
+    return [f"{lo:.6g}–{hi:.6g}" for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def binned(series: pd.Series, edges: list[float]) -> pd.Series:
+    """Each number's bin name (values beyond the edges go to the first or last bin)."""
+    values = numeric_values(series).to_numpy()
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    names = np.array(bin_names(edges), dtype=object)[index]
+    names[np.isnan(values)] = None
+    return pd.Series(names, index=series.index, name=series.name, dtype="str")
+
+
+def with_bins(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The frame with a binned label replaced by its bin names (unchanged otherwise)."""
+    spec = schema.column(schema.label)
+    if not spec.bins or spec.name not in frame.columns or \
+            frame[spec.name].dropna().isin(bin_names(spec.bins)).all():
+        return frame  # not binned, no label here, or binned already
+    return frame.assign(**{spec.name: binned(frame[spec.name], spec.bins)})
+
+
+def infer_schema(frame: pd.DataFrame, label: str | int | None = None, bins: int = 0) -> Schema:
+    """Infer every column; the label is `label` (a name, or an int 0-based position) or
+    guessed, and cut into `bins` quantile classes when asked; a label that is not a class
+    is refused in one line."""
     columns = [infer_column(frame[name]) for name in frame.columns]
     if label is None:
-        label_name = frame.columns[-1]
-    elif isinstance(label, int) or (isinstance(label, str) and label.isdigit()
-                                    and label not in frame.columns):
-        index = int(label)
-        if not 0 <= index < len(frame.columns):
-            raise SchemaError(f"label index {index} is out of range 0..{len(frame.columns) - 1}")
-        label_name = frame.columns[index]
+        label_name = guess_label(frame, columns)
+    elif isinstance(label, int):
+        if not 0 <= label < len(frame.columns):
+            raise SchemaError(f"label index {label} is out of range 0..{len(frame.columns) - 1}")
+        label_name = str(frame.columns[label])
     else:
         label_name = label
     schema = Schema(columns)
-    schema.column(str(label_name))
-    return schema.with_label(str(label_name))
+    spec = schema.column(str(label_name))
+    if bins:
+        return schema.with_label(spec.name, quantile_bins(frame[spec.name], bins))
+    check_label(frame[spec.name], spec)
+    return schema.with_label(spec.name)
 
 
 def validate(frame: pd.DataFrame, schema: Schema, source: str | None = None) -> None:
-    """Check the schema can train on this frame: a label with >= 2 classes, parseable
-    numeric columns, binary columns with two values, at least one feature."""
+    """Check the schema can train on this frame: a label that is a class with >= 2 of them,
+    parseable numeric columns, binary columns with two values, no free text as a feature,
+    at least one feature."""
     label = schema.label
     if list(frame.columns) != schema.names:
         raise SchemaError("the schema's columns do not match the table's columns")
@@ -134,23 +292,62 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str | None = None) -> 
     if missing.any():
         raise TableError("the label is missing; fill it in or remove the row",
                          source, int(labels.index[missing.argmax()]), label)
-    classes = labels.unique()
-    if len(classes) < 2:
-        raise TableError(f"the label column has {len(classes)} class"
-                         f"{'es' if len(classes) != 1 else ''}; a classifier needs at least 2",
+    check_label(labels, schema.column(label), source)
+    classes = with_bins(frame[[label]], schema)[label].nunique()
+    if classes < 2:
+        raise TableError(f"the label column has {classes} class"
+                         f"{'es' if classes != 1 else ''}; a classifier needs at least 2",
                          source, None, label)
     if not schema.features:
         raise SchemaError("choose at least one feature column")
     for spec in schema.features:
-        if spec.kind not in KINDS:
-            raise SchemaError(f"column '{spec.name}': unknown kind '{spec.kind}'")
-        column = frame[spec.name]
-        if spec.kind == "numeric":
-            bad = column.notna() & numeric_values(column).isna()
-            if bad.any():
-                line = int(column.index[bad.argmax()])
-                raise TableError(f"'{column.loc[line]}' is not a number; make the column "
-                                 "categorical or fix the value", source, line, spec.name)
-        if spec.kind == "binary" and column.dropna().nunique() > 2:
-            raise SchemaError(f"column '{spec.name}' has {column.dropna().nunique()} values, "
-                              "so it cannot be binary; make it categorical")
+        _validate_feature(frame[spec.name], spec, source)
+
+
+def _validate_feature(column: pd.Series, spec: ColumnSpec, source: str | None) -> None:
+    if spec.kind not in KINDS:
+        raise SchemaError(f"column '{spec.name}': unknown kind '{spec.kind}'")
+    if spec.kind == "text":
+        raise SchemaError(f"column '{spec.name}' is free text, which cannot be a feature; "
+                          "make it categorical (with a top-K limit) or ignore it")
+    if spec.kind == "numeric":
+        bad = column.notna() & numeric_values(column).isna()
+        if bad.any():
+            line = int(column.index[bad.argmax()])
+            raise TableError(f"'{column.loc[line]}' is not a number; make the column "
+                             "categorical or fix the value", source, line, spec.name)
+    if spec.kind == "datetime" and datetime_values(column.dropna()).isna().all():
+        raise SchemaError(f"column '{spec.name}' holds no ISO dates (2024-03-05 14:07); "
+                          "make it categorical or ignore it")
+    if spec.kind == "binary" and column.dropna().nunique() > 2:
+        raise SchemaError(f"column '{spec.name}' has {column.dropna().nunique()} values, "
+                          "so it cannot be binary; make it categorical")
+
+
+def encoded_widths(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
+    """How many numbers each feature column becomes, from counts alone (nothing encoded)."""
+    widths = {}
+    for spec in schema.features:
+        if spec.kind == "categorical":
+            column = frame[spec.name]
+            levels = column.nunique(dropna=True)
+            if spec.max_levels and levels > spec.max_levels:
+                levels = spec.max_levels + 1
+            widths[spec.name] = int(levels + bool(column.isna().any()))
+        else:
+            widths[spec.name] = len(DATETIME_PARTS) if spec.kind == "datetime" else 1
+    return widths
+
+
+def check_encoding_size(frame: pd.DataFrame, schema: Schema, rows: int | None = None) -> int:
+    """Estimate the encoded matrix (rows × numbers × 4 bytes, float32; `rows` defaults to
+    the frame's) before encoding and refuse it over the memory budget, naming the widest
+    column; returns the width."""
+    widths = encoded_widths(frame, schema)
+    width = sum(widths.values())
+    widest = max(widths, key=widths.get) if widths else ""
+    rows = len(frame) if rows is None else rows
+    check_memory(rows * width * 4, f"encoding {rows:,} rows × {width:,} numbers",
+                 f"the widest column is '{widest}' ({widths.get(widest, 0):,} numbers): give it "
+                 "fewer categories (a top-K limit) or ignore it")
+    return width

@@ -1,41 +1,84 @@
-"""Read a user's table (TSV, CSV, semicolons, runs of spaces) into a DataFrame of strings.
+"""Read a user's table (TSV, CSV, semicolons, pipes, runs of spaces) with Apache Arrow into a
+DataFrame of text columns (pandas' Arrow-backed `str`, NaN when missing).
 
 Rows keep their source line number as the index, so every later error can name the line.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
+import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
+from .budget import check_memory, size_text
 from .errors import TableError
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 DELIMITERS = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", " ": "spaces"}
-SNIFF_LINES = 50
+SNIFF_RECORDS = 50
+SNIFF_BYTES = 256 * 1024
+READ_ADVICE = "read a sample of the rows or fewer columns"
+BYTES_PER_CELL = 16  # Arrow offsets + validity + the trimmed copy's offsets, per cell
+
+
+def spellings(tokens: frozenset[str] | tuple[str, ...]) -> list[str]:
+    """Every upper/lower-case spelling of the missing-value tokens ('na', 'NA', 'Na', 'nA')."""
+    out = set()
+    for token in tokens:
+        pairs = [(ch.lower(), ch.upper()) if ch.isalpha() else (ch,) for ch in token]
+        out.update("".join(p) for p in itertools.product(*pairs))
+    return sorted(out)
+
+
+MISSING_SPELLINGS = spellings(MISSING_TOKENS)
+
+
+def is_missing(text: str) -> bool:
+    """The one missing-value rule for a single cell: stripped, any case, one of the tokens."""
+    return text.strip().lower() in MISSING_TOKENS
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what we accept from an untrusted file."""
+    """Bounds on what we accept from an untrusted file (rows are bounded by the memory
+    budget, mlcore/budget.py, not by a count)."""
 
-    max_bytes: int = 50 * 1024 * 1024
-    max_rows: int = 200_000
-    max_columns: int = 500
+    max_bytes: int = 2 * 1024 ** 3
+    max_columns: int = 2000
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file; None means sniffed. skip_rows: physical lines skipped first;
+    comment: lines starting with it are skipped (off by default: '#' cells are data)."""
+
+    delimiter: str | None = None
+    header: bool | None = None
+    skip_rows: int = 0
+    comment: str | None = None
+    encoding: str = "utf-8"
+    na_tokens: tuple[str, ...] = ()   # extra missing-value tokens, on top of MISSING_TOKENS
 
 
 @dataclass
 class Table:
-    """A parsed table: string cells (None when missing), index = 1-based source line."""
+    """A parsed table: text cells (NaN when missing), index = 1-based source line."""
 
     frame: pd.DataFrame
     name: str
     has_header: bool
     delimiter: str
+    options: ReadOptions = field(default_factory=ReadOptions)
 
     @property
     def delimiter_name(self) -> str:
@@ -44,56 +87,64 @@ class Table:
 
 def read_table(source: bytes | str | Path, name: str | None = None,
                header: bool | None = None, names: list[str] | None = None,
-               limits: Limits = Limits(), one_column: bool = False) -> Table:
-    """Parse bytes or a file path; sniff delimiter and header unless given; raise TableError.
+               limits: Limits = Limits(), one_column: bool = False,
+               options: ReadOptions = ReadOptions()) -> Table:
+    """Parse bytes or a file path with Arrow; sniff the delimiter and header unless `options`
+    (or `header`) give them; raise TableError naming the file, line and column.
     one_column: a single column is expected here (rows for a one-feature model)."""
+    data, name = _load(source, name, limits)
+    data = _blanked(_to_utf8(data, options.encoding, name), options)
+    starts, lines = _records(data)
+    if not len(starts):
+        raise TableError("the file is empty (no data rows)", name)
+    head = [_split_records(data, starts, lines, i) for i in range(min(len(starts), SNIFF_RECORDS))]
+    delimiter = options.delimiter or _sniff_delimiter(head, name, one_column)
+    rows = [_fields(text, delimiter) for text in head]
+    width = len(rows[0])
+    if width > limits.max_columns:
+        raise TableError(f"{width} columns is more than the limit of {limits.max_columns}", name, 1)
+    header = options.header if header is None else header
+    if header is None:
+        header = names is None and _looks_like_header(rows)
+    columns = _unique_names(rows[0]) if header else [f"col{i}" for i in range(width)]
+    if names is not None:
+        if len(names) != width:
+            raise TableError(f"{len(names)} column names given for {width} columns", name)
+        columns = list(names)
+    first = 1 if header else 0
+    if first >= len(starts):
+        raise TableError("the file has a header line but no data rows", name)
+    body = data[int(starts[first]):]
+    check_memory(2 * len(body) + (len(starts) - first) * width * BYTES_PER_CELL,
+                 f"reading {name} ({len(starts) - first:,} rows × {width} columns)",
+                 READ_ADVICE)
+    arrow = _parse(body, columns, delimiter, name, int(lines[first]))
+    frame = _clean(arrow, options.na_tokens).to_pandas()
+    if frame.shape[1] != len(columns):  # duplicate names given through `names`
+        raise TableError("the column names are not unique", name)
+    data_lines = lines[first:]
+    frame.index = pd.Index(data_lines if len(data_lines) == len(frame) else
+                           np.arange(1, len(frame) + 1), name="line" if
+                           len(data_lines) == len(frame) else "row")
+    return Table(frame, name, header, delimiter, options)
+
+
+def _load(source: bytes | str | Path, name: str | None, limits: Limits) -> tuple[bytes, str]:
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = name or path.name
         try:
             size = path.stat().st_size
+            if size > limits.max_bytes:
+                raise TableError(_too_big(size, limits), name)
+            check_memory(2 * size, f"reading {name} ({size_text(size)})", READ_ADVICE)
+            return path.read_bytes(), name
         except OSError as err:
             raise TableError(f"cannot open the file ({err.strerror})", name) from None
-        if size > limits.max_bytes:
-            raise TableError(_too_big(size, limits), name)
-        data = path.read_bytes()
-    else:
-        data = source
     name = name or "table"
-    if len(data) > limits.max_bytes:
-        raise TableError(_too_big(len(data), limits), name)
-    lines = _content_lines(_decode(data, name), name)
-    if not lines:
-        raise TableError("the file is empty (no data rows)", name)
-    delimiter = _sniff_delimiter([text for _, text in lines[:SNIFF_LINES]], name, one_column)
-    rows = [(number, _split(text, delimiter)) for number, text in lines]
-    width = len(rows[0][1])
-    if width > limits.max_columns:
-        raise TableError(f"{width} columns is more than the limit of {limits.max_columns}", name, 1)
-    for number, cells in rows:
-        if len(cells) != width:
-            raise TableError(f"expected {width} fields ({DELIMITERS[delimiter]}-separated) "
-                             f"but found {len(cells)}; check for a missing or extra "
-                             f"{DELIMITERS[delimiter]}", name, number)
-    if header is None:
-        header = names is None and _looks_like_header([cells for _, cells in rows])
-    if header:
-        column_names = _unique_names(rows[0][1])
-        rows = rows[1:]
-        if not rows:
-            raise TableError("the file has a header line but no data rows", name)
-    else:
-        column_names = [f"col{i}" for i in range(width)]
-    if names is not None:
-        if len(names) != width:
-            raise TableError(f"{len(names)} column names given for {width} columns", name)
-        column_names = list(names)
-    if len(rows) > limits.max_rows:
-        raise TableError(f"{len(rows)} rows is more than the limit of {limits.max_rows}", name)
-    frame = pd.DataFrame([[_cell(c) for c in cells] for _, cells in rows],
-                         columns=column_names, index=[n for n, _ in rows], dtype=object)
-    frame.index.name = "line"
-    return Table(frame, name, header, delimiter)
+    if len(source) > limits.max_bytes:
+        raise TableError(_too_big(len(source), limits), name)
+    return bytes(source), name
 
 
 def _too_big(size: int, limits: Limits) -> str:
@@ -101,49 +152,156 @@ def _too_big(size: int, limits: Limits) -> str:
             f"{limits.max_bytes / 1e6:.0f} MB")
 
 
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise TableError(f"byte 0x{data[err.start]:02x} is not UTF-8 text; save the file "
-                         "as UTF-8 (plain text)", name, line) from None
-
-
-def _content_lines(text: str, name: str) -> list[tuple[int, str]]:
-    """Number the lines from 1 and drop blank and '#' comment lines."""
-    if "\x00" in text:
+def _to_utf8(data: bytes, encoding: str, name: str) -> bytes:
+    """UTF-8 bytes without a BOM; a bad byte is named with its line; no NUL bytes."""
+    if _codec(encoding, name) != "utf-8":
+        try:
+            data = data.decode(encoding).encode("utf-8")
+        except UnicodeDecodeError as err:
+            raise TableError(f"byte 0x{data[err.start]:02x} is not {encoding} text; choose the "
+                             "file's encoding", name, data.count(b"\n", 0, err.start) + 1) from None
+    else:
+        _check_utf8(data, name)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[3:]
+    if b"\x00" in data:
         raise TableError("the file holds binary data (NUL bytes), not a text table", name,
-                         text.count("\n", 0, text.index("\x00")) + 1)
-    return [(i, line) for i, line in enumerate(text.splitlines(), start=1)
-            if line.strip() and not line.lstrip().startswith("#")]
+                         data.count(b"\n", 0, data.index(b"\x00")) + 1)
+    return data
 
 
-def _split(text: str, delimiter: str) -> list[str]:
+def _codec(encoding: str, name: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise TableError(f"unknown text encoding '{encoding}'", name) from None
+
+
+def _check_utf8(data: bytes, name: str, chunk: int = 1 << 20) -> None:
+    """Validate UTF-8 a chunk at a time (no copy of the whole file as text)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), chunk):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(view[start:start + chunk], final=start + chunk >= len(data))
+        except UnicodeDecodeError as err:
+            at = start - pending + err.start
+            raise TableError(f"byte 0x{data[at]:02x} is not UTF-8 text; save the file as UTF-8 "
+                             "(plain text) or choose its encoding", name,
+                             data.count(b"\n", 0, at) + 1) from None
+
+
+def _blanked(data: bytes, options: ReadOptions) -> bytes:
+    """Skipped lines, whitespace-only lines and (when a comment character is set) comment
+    lines emptied, keeping their newlines so that line numbers still hold."""
+    if options.skip_rows:
+        cut = 0
+        for _ in range(options.skip_rows):
+            cut = data.find(b"\n", cut) + 1
+            if cut == 0:
+                cut = len(data)
+                break
+        data = b"\n" * data.count(b"\n", 0, cut) + data[cut:]
+    patterns = [rb"(?m)^[ \t\r\f\v]+$"]
+    if options.comment:
+        patterns.append(rb"(?m)^[ \t]*" + re.escape(options.comment.encode()) + rb"[^\n\r]*")
+    for pattern in patterns:
+        if re.search(pattern, data):
+            data = re.sub(pattern, b"", data)
+    return data
+
+
+def _records(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Byte offset and first line number of every non-empty record; a newline inside a
+    quoted value (an odd number of quotes before it) does not end a record."""
+    buf = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    ends = newlines
+    if b'"' in data:
+        quotes = np.flatnonzero(buf == 34)
+        ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    starts = np.concatenate(([0], ends + 1))
+    length = np.concatenate((ends, [len(buf)])) - starts
+    first = buf[np.minimum(starts, max(len(buf) - 1, 0))] if len(buf) else np.zeros(1, np.uint8)
+    keep = (length > 1) | ((length == 1) & (first != 13))
+    return starts[keep], np.searchsorted(newlines, starts[keep]) + 1
+
+
+def _split_records(data: bytes, starts: np.ndarray, lines: np.ndarray, i: int) -> str:
+    end = int(starts[i + 1]) if i + 1 < len(starts) else len(data)
+    return data[int(starts[i]):end].decode("utf-8").rstrip("\r\n")
+
+
+def _fields(text: str, delimiter: str) -> list[str]:
     if delimiter == " ":
         return text.split()
-    return next(csv.reader([text], delimiter=delimiter, quotechar='"', skipinitialspace=True))
+    return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"'),
+                [""])
 
 
 def _sniff_delimiter(sample: list[str], name: str, one_column: bool = False) -> str:
-    """Pick the delimiter giving the same field count (>1) on every sampled line: a tab if it
-    does (values may hold spaces, as in 'new york'), else the one giving most fields."""
+    """Pick the delimiter giving the same field count (>1) on every sampled record: a tab if
+    it does (values may hold spaces, as in 'new york'), else the one giving most fields."""
     best: tuple[bool, int, int, str] | None = None
     for order, delimiter in enumerate(DELIMITERS):
-        counts = [len(_split(line, delimiter)) for line in sample]
+        counts = [len(_fields(text, delimiter)) for text in sample]
         if counts[0] > 1 and len(set(counts)) == 1:
             candidate = (delimiter == "\t", counts[0], -order, delimiter)
             best = max(best, candidate) if best else candidate
     if best:
         return best[-1]
-    for delimiter in DELIMITERS:  # no consistent choice: pick the most common one so the
-        counts = Counter(len(_split(line, delimiter)) for line in sample)  # ragged line is named
+    for delimiter in DELIMITERS:  # no consistent choice: the most common one, so the
+        counts = Counter(len(_fields(text, delimiter)) for text in sample)  # ragged line is named
         if counts.most_common(1)[0][0] > 1:
             return delimiter
     if one_column:
         return "\t"
     raise TableError("found only one column: no tab, comma, semicolon or space separates the "
-                     "values", name, 1)
+                     "values (choose the delimiter if it is another character)", name, 1)
+
+
+def _parse(body: bytes, columns: list[str], delimiter: str, name: str,
+           first_line: int) -> pa.Table:
+    """Arrow's multithreaded CSV reader, every column as text; a ragged row is named by line."""
+    if delimiter == " ":  # runs of spaces (and tabs): one space between fields, none at the ends
+        body = re.sub(rb"[ \t]+", b" ", re.sub(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)", b"", body))
+    bad: list = []
+
+    def invalid(row) -> str:
+        bad.append(row)
+        return "error"
+
+    try:
+        return pcsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pcsv.ReadOptions(column_names=columns),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in body,
+                                            invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(
+                column_types={c: pa.string() for c in columns}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, ValueError) as err:
+        if bad:
+            row, kind = bad[0], DELIMITERS[delimiter]
+            at = body.find(row.text.encode()) if row.text else -1
+            line = first_line + body.count(b"\n", 0, at) if at >= 0 else None
+            raise TableError(f"expected {row.expected_columns} fields ({kind}-separated) but "
+                             f"found {row.actual_columns}; check for a missing or extra {kind}",
+                             name, line) from None
+        message = str(err).splitlines()[0].removeprefix("CSV parse error: ")
+        raise TableError(f"cannot parse the file ({message})", name) from None
+
+
+def _clean(table: pa.Table, extra_tokens: tuple[str, ...]) -> pa.Table:
+    """Trim every cell and turn the missing-value tokens (any case) into nulls."""
+    missing = pa.array(spellings(MISSING_TOKENS | {t.strip().lower() for t in extra_tokens}))
+    null = pa.scalar(None, pa.string())
+    columns = []
+    for column in table.columns:
+        trimmed = pc.utf8_trim_whitespace(column)
+        columns.append(pc.if_else(pc.is_in(trimmed, value_set=missing), null, trimmed))
+    return pa.table(columns, names=table.column_names)
 
 
 def _is_number(text: str) -> bool:
@@ -157,11 +315,11 @@ def _is_number(text: str) -> bool:
 def _looks_like_header(rows: list[list[str]]) -> bool:
     """A first row is a header if it has text where the rest of its column is numeric,
     or if it is all text whose values never recur in their columns."""
-    first, rest = rows[0], rows[1:]
+    first, rest = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
     if not rest:
         return all(c.strip() and not _is_number(c) for c in first)
     for j, cell in enumerate(first):
-        column = [r[j] for r in rest if _cell(r[j]) is not None]
+        column = [r[j] for r in rest if not is_missing(r[j])]
         if cell.strip() and not _is_number(cell) and column and all(map(_is_number, column)):
             return True
     if any(_is_number(c) or not c.strip() for c in first):
@@ -179,11 +337,6 @@ def _unique_names(cells: list[str]) -> list[str]:
             candidate, k = f"{base}_{k}", k + 1
         names.append(candidate)
     return names
-
-
-def _cell(text: str) -> str | None:
-    text = text.strip()
-    return None if text.lower() in MISSING_TOKENS else text
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -18,9 +18,9 @@ from .encoder import Encoder, Problem
 from .errors import SchemaError, TableError
 from .metrics import Report, evaluate, stored_metrics
 from .model import ModelConfig, build_model
-from .schema import Schema, validate
+from .schema import Schema, check_encoding_size, validate, with_bins
 from .split import stratified_split
-from .table import Limits, Table, read_table
+from .table import Limits, ReadOptions, Table, read_table
 from .training import EpochStats, History, TrainConfig, TrainData, train
 
 
@@ -55,6 +55,11 @@ def prepare(frame: pd.DataFrame, schema: Schema, test_frame: pd.DataFrame | None
     training rows (or reuse `encoder`, to continue training a saved model) and encode every
     part. Unseen categories in rows the encoder was not fitted on become warnings."""
     validate(frame, schema, source)
+    frame = with_bins(frame, schema)
+    if test_frame is not None:
+        test_frame = with_bins(test_frame, schema)
+    check_encoding_size(frame, schema, len(frame) + (len(test_frame) if test_frame is not None
+                                                     else 0))
     if test_frame is not None:
         if list(test_frame.columns) != list(frame.columns):
             raise SchemaError("the test file's columns differ from the training file's: "
@@ -125,7 +130,9 @@ def evaluate_bundle(bundle: Bundle, frame: pd.DataFrame, test_frame: pd.DataFram
     "test". Raises SchemaError when the table lacks a column the model needs, InputError
     for a label the model does not know or text in a numeric column."""
     encoder = bundle.encoder
-    needed = [c.name for c in encoder.columns] + [encoder.label]
+    frame = with_bins(frame, bundle.schema)
+    test_frame = with_bins(test_frame, bundle.schema) if test_frame is not None else None
+    needed = encoder.input_columns + [encoder.label]
     for rows in (frame, test_frame):
         missing = [name for name in needed if rows is not None and name not in rows.columns]
         if missing:
@@ -145,16 +152,20 @@ def evaluate_bundle(bundle: Bundle, frame: pd.DataFrame, test_frame: pd.DataFram
 
 
 def read_like(source: bytes | str | Path, schema: Schema, name: str | None = None,
-              header: bool | None = None, limits: Limits = Limits()) -> Table:
+              header: bool | None = None, limits: Limits = Limits(),
+              options: ReadOptions = ReadOptions()) -> Table:
     """Read rows meant for a trained model: with a header naming its columns, or without one
     holding every column of the training file, all but the label, or just the feature
     columns, in order."""
     features = [c.name for c in schema.features]
     unlabelled = [n for n in schema.names if n != schema.label]
     one = len(features) == 1
-    table = read_table(source, name, header=header, limits=limits, one_column=one)
-    if table.has_header and not set(features) <= set(table.frame.columns):
-        table = read_table(source, name, header=False, limits=limits, one_column=one)
+    table = read_table(source, name, header=header, limits=limits, one_column=one,
+                       options=options)
+    if table.has_header and not set(features) <= set(table.frame.columns) and \
+            options.header is None and header is None:
+        table = read_table(source, name, header=False, limits=limits, one_column=one,
+                           options=options)
     if not table.has_header:
         width = len(table.frame.columns)
         names = {len(schema.names): schema.names, len(unlabelled): unlabelled,

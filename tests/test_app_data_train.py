@@ -90,7 +90,7 @@ def test_upload_then_bad_file_keeps_previous_dataset():
     at = AppTest.from_function(upload_page, args=(str(ROOT / "pages" / "data.py"),),
                                default_timeout=60)
     at.session_state["data_source"] = "My own file"
-    good = b"# students\nsex\tunits\tmajor\nM\t30\tgeology\nF\t20\thistory\nM\t25\tgeology\n" \
+    good = b"sex\tunits\tmajor\nM\t30\tgeology\nF\t20\thistory\nM\t25\tgeology\n" \
            b"F\t28\thistory\nM\t31\tgeology\nF\t22\thistory\n"
     at.session_state["uploads"] = {"upload_train": ("mine.tsv", good)}
     at.run()

@@ -324,9 +324,12 @@ def test_label_by_name_on_a_header_file(capsys, out):
 
 
 def test_label_by_index_on_a_no_header_file(capsys, out):
-    result = in_process(capsys, "train", DATA / "people_train.tsv", "--label", "3", "--test",
-                        DATA / "people_test.tsv", "--epochs", "2", "--out", out / "by_index",
-                        "--json")
+    named = in_process(capsys, "train", DATA / "people_train.tsv", "--label", "3", "--test",
+                       DATA / "people_test.tsv", "--epochs", "2", "--out", out / "by_name")
+    assert named.returncode == 1 and "use --label-index 3" in named.stderr
+    result = in_process(capsys, "train", DATA / "people_train.tsv", "--label-index", "3",
+                        "--test", DATA / "people_test.tsv", "--epochs", "2", "--out",
+                        out / "by_index", "--json")
     assert "no header" in result.stdout and "Label 'col3'" in result.stdout
     assert result.json["class_names"] == ["conservative", "liberal", "moderate"]
     with open(out / "by_index" / "bundle.json") as f:

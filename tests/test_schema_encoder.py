@@ -61,7 +61,8 @@ def test_label_defaults_to_last_and_can_be_chosen():
     by_name = infer_schema(STUDENTS, "sex")
     assert by_name.label == "sex" and by_name.column("major").role == "feature"
     assert infer_schema(STUDENTS, 0).label == "sex"
-    assert infer_schema(STUDENTS, "2").label == "state"  # an index given as CLI text
+    with pytest.raises(SchemaError, match="no column named '2'"):  # names only; ints are
+        infer_schema(STUDENTS, "2")                                 # positions
     with pytest.raises(SchemaError, match="no column named 'nope'"):
         infer_schema(STUDENTS, "nope")
     with pytest.raises(SchemaError, match="out of range"):
@@ -93,7 +94,7 @@ def test_validate_accepts_students():
 def test_label_with_one_class_names_the_column():
     frame = _frame({"x": ["1", "2", "3"], "y": ["a", "a", "a"]})
     with pytest.raises(TableError) as caught:
-        validate(frame, infer_schema(frame), "one.tsv")
+        validate(frame, infer_schema(frame, "y"), "one.tsv")
     assert caught.value.column == "y"
     assert str(caught.value).startswith("one.tsv, column 'y': ")
     assert "1 class;" in str(caught.value) and "at least 2" in str(caught.value)

@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 
 from conftest import DATA
-from mlcore.errors import TableError
-from mlcore.table import Limits, frame_to_text, read_table
+from mlcore.errors import LimitError, TableError
+from mlcore.table import Limits, ReadOptions, frame_to_text, read_table
+
+COMMENTS = ReadOptions(comment="#")
 
 ROWS = [["M", "39.5", "oklahoma", "512", "geology"],
         ["F", "20.5", "maryland", "584", "finance"],
@@ -81,7 +83,7 @@ def test_comments_blank_lines_bom_crlf_keep_line_numbers():
     data = ("\ufeff# students, as in the article\r\n\r\nM\t39.5\toklahoma\t512\tgeology\r\n"
             "   # an indented comment\r\n\r\nF\t20.5\tmaryland\t584\tfinance\r\n"
             "F\t60.0\tnebraska\t650\thistory\r\n\r\n").encode()
-    table = read_table(data)
+    table = read_table(data, options=COMMENTS)
     assert table.frame.values.tolist() == ROWS
     assert table.frame.index.tolist() == [3, 6, 7]
     assert not table.frame.iloc[0, 0].startswith("\ufeff")
@@ -104,8 +106,9 @@ def test_quotes_with_embedded_delimiters():
 
 def test_missing_tokens_become_none_and_cells_are_stripped():
     table = read_table(b"a,b,c\n1, NA ,x\n2,?,\n3,4,null\n")
-    assert table.frame["b"].tolist() == [None, None, "4"]
-    assert table.frame["c"].tolist() == ["x", None, None]
+    assert table.frame["b"].isna().tolist() == [True, True, False]
+    assert table.frame["c"].isna().tolist() == [False, True, True]
+    assert table.frame["b"].iloc[2] == "4" and table.frame["c"].iloc[0] == "x"
 
 
 def test_duplicate_header_names_made_unique():
@@ -133,7 +136,7 @@ def _error(data: bytes, **kwargs) -> TableError:
 
 def test_ragged_row_names_its_line():
     err = _error(b"# header comment\nM\t39.5\tok\t512\tgeology\n\nF\t20.5\tmd\t584\n"
-                 b"F\t60\tne\t650\thistory\n")
+                 b"F\t60\tne\t650\thistory\n", options=COMMENTS)
     assert err.line == 4 and "line 4" in str(err)
     assert "expected 5 fields" in str(err) and "found 4" in str(err) and "tab" in str(err)
 
@@ -153,7 +156,7 @@ def test_ragged_row_from_a_path_names_the_file(tmp_path):
 
 @pytest.mark.parametrize("data", [b"", b"\n\n  \n", b"# only\n# comments\n\n"])
 def test_empty_or_comments_only(data):
-    assert "empty" in str(_error(data))
+    assert "empty" in str(_error(data, options=COMMENTS))
 
 
 def test_header_only():
@@ -184,9 +187,13 @@ def test_too_many_columns():
     assert err.line == 1 and "5 columns" in str(err) and "limit of 4" in str(err)
 
 
-def test_too_many_rows():
-    err = _error(b"".join(b"%d,x\n" % i for i in range(11)), limits=Limits(max_rows=10))
-    assert "11 rows" in str(err) and "limit of 10" in str(err)
+def test_rows_are_bounded_by_the_memory_budget_not_a_count(monkeypatch):
+    data = b"".join(b"%d,x\n" % i for i in range(20_000))
+    assert len(read_table(data).frame) == 20_000
+    monkeypatch.setenv("STUDIO_MEMORY_MB", "0.5")
+    with pytest.raises(LimitError, match=r"^reading t.csv \(20,000 rows × 2 columns\) needs "
+                                         r"about .* over the memory budget of 524 kB"):
+        read_table(data, name="t.csv")
 
 
 def test_too_many_bytes(tmp_path):

@@ -21,7 +21,7 @@ from mlcore.schema import Schema
 from mlcore.table import Limits, Table, read_table
 from mlcore.workflow import evaluate_bundle
 
-UPLOAD_LIMITS = Limits(max_bytes=20 * 1024 * 1024, max_rows=200_000, max_columns=500)
+UPLOAD_LIMITS = Limits(max_bytes=20 * 1024 * 1024, max_columns=500)
 
 
 @dataclass
