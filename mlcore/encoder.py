@@ -203,10 +203,24 @@ class Encoder:
         if errors:
             more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
             raise InputError(f"{errors[0]}{more}")
-        return self._encode(frame)
+        return self.encode(frame)
 
-    def _encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """One float32 matrix filled column block by column block (no per-row Python)."""
+    def error_rows(self, frame: pd.DataFrame, unknown: str = "error") -> np.ndarray:
+        """A mask of the rows check() finds an error in (all of them, not only the first
+        MAX_PROBLEMS): text in a numeric column, or an unseen category when unknown='error'."""
+        bad = np.zeros(len(frame), dtype=bool)
+        for c in self.columns:
+            raw = frame[c.name]
+            if c.kind == "numeric":
+                bad |= (raw.notna() & numeric_values(raw).isna()).to_numpy()
+            elif c.kind in ("binary", "categorical") and unknown == "error":
+                bad |= level_codes(c, raw) == -1
+        return bad
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """One float32 matrix filled column block by column block (no per-row Python),
+        unchecked: unseen categories encode as zeros, text in a numeric column as its fill;
+        transform() checks first."""
         out = np.zeros((len(frame), self.n_features), dtype=np.float32)
         offset, dates = 0, {}
         for c in self.columns:
@@ -245,12 +259,12 @@ class Encoder:
 
     def encoded_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The encoded features as a frame with readable column names, same index."""
-        return pd.DataFrame(self._encode(frame), columns=self.feature_names, index=frame.index)
+        return pd.DataFrame(self.encode(frame), columns=self.feature_names, index=frame.index)
 
     def preview(self, frame: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
         """Raw rows beside their encoded form, as in `-1  0.395  0 0 1  0.5120  1`."""
         head = frame.head(rows)
-        encoded = self._encode(head)
+        encoded = self.encode(head)
         labels = [str(self.class_names.index(str(v))) if str(v) in self.class_names else "?"
                   for v in head[self.label]] if self.label in head else [""] * len(head)
         raw = head.apply(lambda r: "  ".join("" if pd.isna(v) else str(v) for v in r), axis=1)
@@ -275,6 +289,30 @@ def _capped(found: list[Problem], unit: str, column: str) -> list[Problem]:
                                            found[-1].severity, unit)]
 
 
+def not_a_number(value: object) -> str:
+    return f"'{value}' is not a number"
+
+
+def far_bounds(c: ColumnEncoding) -> tuple[float, float]:
+    """Numbers beyond these are far off: more than one training span outside its range."""
+    span = max(c.high - c.low, abs(c.high), 1e-9)
+    return c.low - span, c.high + span
+
+
+def far_message(c: ColumnEncoding, value: float) -> str:
+    return f"{value:g} is far outside the training range {c.low:g} to {c.high:g}"
+
+
+def unseen_message(c: ColumnEncoding, value: object, unknown: str) -> str:
+    known = ", ".join(l for l in c.levels[:20] if l != MISSING_LEVEL) + (
+        ", ..." if len(c.levels) > 20 else "")
+    return f"'{value}' was not seen in training (known: {known})" + (
+        "; encoded as all zeros" if unknown == "zeros" else "")
+
+
+GAP_MESSAGE = "missing, and training had no missing values here: encoded as all zeros"
+
+
 def _column_problems(c: ColumnEncoding, raw: pd.Series, unknown: str,
                      unit: str) -> list[Problem]:
     """One column's problems, found with masks; Problems built only for flagged rows."""
@@ -283,26 +321,20 @@ def _column_problems(c: ColumnEncoding, raw: pd.Series, unknown: str,
     if c.kind == "numeric":
         values = numeric_values(raw)
         bad = raw.index[(raw.notna() & values.isna()).to_numpy()]
-        found = _capped([Problem(int(row), c.name, f"'{raw.loc[row]}' is not a number",
-                                 unit=unit) for row in bad[:MAX_PROBLEMS + 1]], unit, c.name)
-        span = max(c.high - c.low, abs(c.high), 1e-9)
-        far = raw.index[((values < c.low - span) | (values > c.high + span)).to_numpy()]
-        return found + _capped([Problem(int(row), c.name, f"{values.loc[row]:g} is far outside "
-                                        f"the training range {c.low:g} to {c.high:g}",
+        found = _capped([Problem(int(row), c.name, not_a_number(raw.loc[row]), unit=unit)
+                         for row in bad[:MAX_PROBLEMS + 1]], unit, c.name)
+        low, high = far_bounds(c)
+        far = raw.index[((values < low) | (values > high)).to_numpy()]
+        return found + _capped([Problem(int(row), c.name, far_message(c, values.loc[row]),
                                         "warning", unit) for row in far[:MAX_PROBLEMS + 1]],
                                unit, c.name)
     codes = level_codes(c, raw)
-    known = ", ".join(l for l in c.levels[:20] if l != MISSING_LEVEL) + (
-        ", ..." if len(c.levels) > 20 else "")
     severity = "warning" if unknown == "zeros" else "error"
-    unseen = _capped([Problem(int(row), c.name, f"'{raw.loc[row]}' was not seen in training "
-                              f"(known: {known})" + ("; encoded as all zeros"
-                                                     if unknown == "zeros" else ""),
+    unseen = _capped([Problem(int(row), c.name, unseen_message(c, raw.loc[row], unknown),
                               severity, unit) for row in raw.index[codes == -1][:MAX_PROBLEMS + 1]],
                      unit, c.name)
     gaps = raw.index[codes == -2] if c.kind == "categorical" else []
-    return unseen + _capped([Problem(int(row), c.name, "missing, and training had no missing "
-                                     "values here: encoded as all zeros", "warning", unit)
+    return unseen + _capped([Problem(int(row), c.name, GAP_MESSAGE, "warning", unit)
                              for row in gaps[:MAX_PROBLEMS + 1]], unit, c.name)
 
 

@@ -7,14 +7,19 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .bundle import Bundle
 from .encoder import Problem
 from .errors import InputError
-from .table import MISSING_TOKENS
+from .row_encoder import RowEncoder, cell_text
+from .schema import text_array
+from .table import clean_cells
 from .decision import DEFAULT_THRESHOLD, check_threshold, decide
 from .metrics import Report, predict_probabilities
+from .model import to_probabilities
 
+CHUNK_ROWS = 100_000  # rows encoded and predicted at a time
 Rows = Mapping[str, Any] | Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] | pd.DataFrame
 
 
@@ -41,7 +46,7 @@ class Prediction:
         a Report over the rows that were predicted and whose label is a known class (None
         when there are none), and how many rows were left out."""
         index = {name: i for i, name in enumerate(self.class_names)}
-        targets = [index.get(_as_text(value), -1) for value in actual]
+        targets = [index.get(cell_text(value), -1) for value in actual]
         keep = [i for i, (label, target) in enumerate(zip(self.labels, targets))
                 if label is not None and target >= 0]
         if not keep:
@@ -51,14 +56,13 @@ class Prediction:
         return report, len(targets) - len(keep)
 
 
-def _as_text(value: Any) -> Any:
-    """Cells as the reader gives them: None for missing ('', 'NA', '?'...), 3.0 as '3'."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    return None if text.lower() in MISSING_TOKENS else text
+def _cleaned(column: pd.Series) -> pd.Series:
+    """A column as text cells by the reader's rules: vectorised for Arrow text columns,
+    cell by cell (cell_text) for anything else (numbers, objects typed into a form)."""
+    if isinstance(column.array, pd.arrays.ArrowStringArray):
+        return pd.Series(pd.arrays.ArrowStringArray(clean_cells(text_array(column))),
+                         index=column.index, name=column.name)
+    return column.map(cell_text).astype(object)
 
 
 class Predictor:
@@ -67,8 +71,9 @@ class Predictor:
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
         self.encoder = bundle.encoder
-        self.model = bundle.build_model()
-        self.features = [c.name for c in bundle.encoder.columns]
+        self.model = bundle.build_model().eval()
+        self.features = bundle.encoder.input_columns
+        self.row_encoder = RowEncoder(bundle.encoder)
 
     def to_frame(self, rows: Rows) -> pd.DataFrame:
         """Normalise input to a frame of text cells: a dict is one row; a list row holds the
@@ -91,7 +96,7 @@ class Predictor:
                 rows = [dict(zip(names[len(r)], r)) for r in rows]
             frame = pd.DataFrame(list(rows), index=range(1, len(rows) + 1))
             frame.index.name = "row"
-        return frame.map(_as_text).astype(object)
+        return frame.apply(_cleaned)
 
     def predict(self, rows: Rows, unknown: str = "error", strict: bool = True,
                 threshold: float | None = None) -> Prediction:
@@ -100,25 +105,46 @@ class Predictor:
         the bad ones in `problems`."""
         threshold = self.bundle.threshold if threshold is None else \
             check_threshold(threshold, self.encoder.class_names)
+        if isinstance(rows, Mapping):
+            return self._predict_row(rows, unknown, strict, threshold)
         frame = self.to_frame(rows)
         problems = self.encoder.check(frame, unknown)
         errors = [p for p in problems if p.severity == "error"]
         if errors and (strict or any(p.column not in frame.columns for p in errors)):
             more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
             raise InputError(f"{errors[0]}{more}")
-        bad = {p.row for p in errors}
-        good = [i for i in frame.index if i not in bad]
-        probabilities = np.full((len(frame), len(self.encoder.class_names)), np.nan)
-        labels: list[str | None] = [None] * len(frame)
-        if good:
-            rows_ok = frame.loc[good]
-            probs = predict_probabilities(self.model, self.encoder.transform(rows_ok, unknown))
-            positions = [frame.index.get_loc(i) for i in good]
-            probabilities[positions] = probs
-            for p, c in zip(positions, decide(probs, threshold)):
-                labels[p] = self.encoder.class_names[c]
-        return Prediction(labels, probabilities, list(self.encoder.class_names), problems,
-                          list(frame.index), threshold)
+        names = list(self.encoder.class_names)
+        probabilities = np.full((len(frame), len(names)), np.nan)
+        good = np.flatnonzero(~self.encoder.error_rows(frame, unknown)) if errors else \
+            np.arange(len(frame))
+        for start in range(0, len(good), CHUNK_ROWS):  # bounded memory for large files
+            at = good[start:start + CHUNK_ROWS]
+            probabilities[at] = predict_probabilities(self.model,
+                                                      self.encoder.encode(frame.iloc[at]))
+        chosen = decide(probabilities[good], threshold)
+        labels = np.full(len(frame), None, dtype=object)
+        labels[good] = np.array(names, dtype=object)[chosen]
+        return Prediction(labels.tolist(), probabilities, names, problems,
+                          frame.index.tolist(), threshold)
+
+    def _predict_row(self, row: Mapping[str, Any], unknown: str, strict: bool,
+                     threshold: float) -> Prediction:
+        """One dict row without pandas: the compiled row encoder, then one forward pass."""
+        if unknown not in ("error", "zeros"):
+            raise ValueError("unknown must be 'error' or 'zeros'")
+        x, problems = self.row_encoder.encode(row, unknown)
+        errors = [p for p in problems if p.severity == "error"]
+        names = list(self.encoder.class_names)
+        if errors and (strict or errors[0].row == 0):
+            more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+            raise InputError(f"{errors[0]}{more}")
+        if errors:
+            return Prediction([None], np.full((1, len(names)), np.nan), names, problems, [1],
+                              threshold)
+        with torch.inference_mode():
+            probs = to_probabilities(self.model(torch.from_numpy(x))).double().numpy()
+        return Prediction([names[int(decide(probs, threshold)[0])]], probs, names, problems,
+                          [1], threshold)
 
     def decision_grid(self, frame: pd.DataFrame, x: str, y: str, steps: int = 60) -> dict:
         """Predicted class over a grid of two numeric features, others held at their training

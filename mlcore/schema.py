@@ -120,7 +120,7 @@ def datetime_values(series: pd.Series) -> pd.Series:
 def datetime_parts(series: pd.Series) -> dict[str, np.ndarray]:
     """The parts a datetime column is encoded as: year, month, weekday (0 = Monday), hour."""
     when = datetime_values(series).dt
-    return {part: getattr(when, "dayofweek" if part == "weekday" else part)
+    return {part: getattr(when, "day_of_week" if part == "weekday" else part)
             .to_numpy(dtype=float, na_value=np.nan) for part in DATETIME_PARTS}
 
 

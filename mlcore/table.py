@@ -293,15 +293,20 @@ def _parse(body: bytes, columns: list[str], delimiter: str, name: str,
         raise TableError(f"cannot parse the file ({message})", name) from None
 
 
+def clean_cells(column: pa.Array | pa.ChunkedArray, extra_tokens: tuple[str, ...] = ()
+                ) -> pa.Array | pa.ChunkedArray:
+    """Trim every cell and turn the missing-value tokens (any case) into nulls: the
+    vectorised form of is_missing, for whole columns."""
+    missing = MISSING_SPELLINGS if not extra_tokens else \
+        spellings(MISSING_TOKENS | {t.strip().lower() for t in extra_tokens})
+    trimmed = pc.utf8_trim_whitespace(column)
+    return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing)),
+                      pa.scalar(None, pa.string()), trimmed)
+
+
 def _clean(table: pa.Table, extra_tokens: tuple[str, ...]) -> pa.Table:
-    """Trim every cell and turn the missing-value tokens (any case) into nulls."""
-    missing = pa.array(spellings(MISSING_TOKENS | {t.strip().lower() for t in extra_tokens}))
-    null = pa.scalar(None, pa.string())
-    columns = []
-    for column in table.columns:
-        trimmed = pc.utf8_trim_whitespace(column)
-        columns.append(pc.if_else(pc.is_in(trimmed, value_set=missing), null, trimmed))
-    return pa.table(columns, names=table.column_names)
+    return pa.table([clean_cells(column, extra_tokens) for column in table.columns],
+                    names=table.column_names)
 
 
 def _is_number(text: str) -> bool:
