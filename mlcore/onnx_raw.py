@@ -20,21 +20,31 @@ import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
 from .bundle import Bundle
-from .encoder import MISSING_LEVEL, ColumnEncoding
-from .onnx_export import IR_VERSION, OPSET, finalize, metadata, mlp_graph_parts
-from .table import MISSING_TOKENS
+from .encoder import MISSING_LEVEL, OTHER_LEVEL, ColumnEncoding
+from .onnx_export import IR_VERSION, OPSET, ExportError, finalize, metadata, mlp_graph_parts
+from .table import MISSING_SPELLINGS
 
 ML_OPSET = 3         # ai.onnx.ml LabelEncoder with string keys
 INTERNAL = "cs__"    # prefix of every internal tensor name
 OUTPUTS = ("label", "probabilities", "unknown_categories")
-# spellings of a missing value the graph recognises, as the reader does case-insensitively
-MISSING_SPELLINGS = sorted({s for t in MISSING_TOKENS for s in (t, t.upper(), t.title())})
 MISSING_NO_LEVEL = -2  # missing, and training had no missing level: all zeros, not unknown
+
+
+def check_exportable(bundle: Bundle) -> None:
+    """Refuse, in one sentence, a model the raw graph cannot encode: ONNX has no parser
+    for dates, so a datetime column's parts would have to be computed outside it."""
+    dates = [c.name for c in bundle.encoder.columns if c.kind == "datetime"]
+    if dates:
+        raise ExportError(f"the raw-input ONNX file cannot read dates, and "
+                          f"{', '.join(map(repr, dict.fromkeys(dates)))} is a datetime column; "
+                          "use the network-only ONNX file (encoded features in) or the bundle, "
+                          "or leave the column out and train again")
 
 
 def input_names(bundle: Bundle) -> dict[str, str]:
     """Column name -> graph input name: a valid identifier, unique, never an output name
     and never starting with the internal prefix."""
+    check_exportable(bundle)
     names: dict[str, str] = {}
     for c in bundle.encoder.columns:
         base = re.sub(r"\W", "_", c.name) or "column"
@@ -64,7 +74,8 @@ def _numeric(c: ColumnEncoding, x: str, out: str, nodes: list, weights: list) ->
 
 def _codes(c: ColumnEncoding) -> tuple[list[str], list[int]]:
     """LabelEncoder keys and codes: each level its index (the missing level under its own
-    name and every missing spelling), anything else -1 (unknown)."""
+    name and every missing spelling); anything else gets the LabelEncoder's default: the
+    'other' level of a top-K column, else -1 (unknown)."""
     missing = c.levels.index(MISSING_LEVEL) if MISSING_LEVEL in c.levels else MISSING_NO_LEVEL
     keys = list(c.levels)
     values = [i if level != MISSING_LEVEL else missing for i, level in enumerate(c.levels)]
@@ -79,8 +90,10 @@ def _levels(c: ColumnEncoding, x: str, out: str, nodes: list, weights: list) -> 
     """Vocabulary lookup: one-hot (categorical) or -1/+1 (binary); returns the name of a
     [batch, 1] int64 tensor that is 1 where the category is unknown."""
     keys, values = _codes(c)
+    default = c.levels.index(OTHER_LEVEL) if OTHER_LEVEL in c.levels else -1
     nodes.append(helper.make_node("LabelEncoder", [x], [f"{out}_code"], domain="ai.onnx.ml",
-                                  keys_strings=keys, values_int64s=values, default_int64=-1))
+                                  keys_strings=keys, values_int64s=values,
+                                  default_int64=default))
     weights += [_const(f"{out}_range", np.arange(len(c.levels), dtype=np.int64)[None, :]),
                 _const(f"{out}_unknown_code", np.array([[-1]], np.int64))]
     nodes += [helper.make_node("Equal", [f"{out}_code", f"{out}_range"], [f"{out}_hot_b"]),

@@ -98,13 +98,16 @@ files = st.session_state.get("export_files")
 if files is None or files["model"] != current.key:
     files = {"model": current.key, "zip": bundle_to_zip(bundle),
              "pt": state_dict_bytes(bundle)}
-    try:
-        with st.spinner("Exporting to ONNX and checking it with onnxruntime…"):
+    with st.spinner("Exporting to ONNX and checking it with onnxruntime…"):
+        try:
             files["onnx"], files["check"] = raw_onnx_bytes(bundle, table_rows)
+        except StudioError as err:
+            files["onnx"], files["error"] = None, str(err)
+        try:
             files["net"], files["net_check"] = onnx_bytes(bundle,
                                                           check_features(bundle, table_rows))
-    except StudioError as err:
-        files["onnx"], files["error"] = None, str(err)
+        except StudioError as err:
+            files["net"], files["net_error"] = None, str(err)
     st.session_state["export_files"] = files
 
 test = bundle.metrics.get("test") or {}
@@ -136,7 +139,7 @@ with onnx_col, st.container(border=True):
     if files.get("onnx") is None:
         st.error(f"Not offered: {files.get('error')}", icon=":material/error:")
     else:
-        check, net_check = files["check"], files["net_check"]
+        check = files["check"]
         st.caption("For programs without PyTorch or mlcore: **raw values in** (one input per "
                    "column), label and probabilities out; the encoding is inside the graph.")
         st.download_button("Download model.onnx", files["onnx"], "model.onnx",
@@ -149,11 +152,15 @@ with onnx_col, st.container(border=True):
                    f"app's on **{check.labels_agree:,} of {check.rows:,}**, max probability "
                    f"difference **{check.max_abs_diff:.1e}** (allowed {ATOL:.0e} + "
                    f"{RTOL:.0e}×p, float32).")
+    if files.get("net") is None:
+        st.error(f"The network alone is not offered: {files.get('net_error')}",
+                 icon=":material/error:")
+    else:
         st.download_button("The network alone (encoded features in)", files["net"],
                            "model-features.onnx", "application/octet-stream",
                            on_click="ignore", icon=":material/download:", key="download_net")
         st.caption(f"model-features.onnx: max difference from PyTorch "
-                   f"{net_check.max_abs_diff:.1e} (opset {net_check.opset}).")
+                   f"{files['net_check'].max_abs_diff:.1e} (opset {files['net_check'].opset}).")
 
 # --------------------------------------------------------------------- how to use the files
 example = snippets.example_row(bundle, test_rows)

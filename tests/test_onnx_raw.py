@@ -135,3 +135,40 @@ def test_example_script_needs_nothing_of_mlcore(students_bundle, tmp_path):
     assert [g["label"] for g in got] == expected.labels
     probs = np.array([[g["probabilities"][c] for c in expected.class_names] for g in got])
     np.testing.assert_allclose(probs, expected.probabilities, atol=1e-5)
+
+
+def _shops_table(with_dates: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    rows = 600
+    frame = pd.DataFrame({
+        "amount": rng.uniform(0, 100, rows).round(2).astype(str),
+        "shop": [f"s{min(int(v), 200)}" for v in rng.pareto(1.1, rows) * 3],
+        "grade": rng.choice(["a", "b"], rows)}, dtype="str")
+    if with_dates:
+        frame.insert(1, "when", [f"2024-{m:02d}-03" for m in rng.integers(1, 13, rows)])
+    frame.index = pd.RangeIndex(1, rows + 1, name="row")
+    return frame
+
+
+def test_top_k_columns_send_unseen_categories_to_other(tmp_path):
+    frame = _shops_table()
+    schema = infer_schema(frame, "grade").with_column("shop", max_levels=5)
+    bundle = fit(prepare(frame, schema), ModelConfig(hidden=(8,)), QUICK).bundle
+    assert "(other)" in bundle.encoder.columns[1].levels
+    path = tmp_path / "raw.onnx"
+    export_raw_onnx(bundle, path, frame)  # the parity check passes on the table
+    rows = pd.DataFrame({"amount": ["5", "50"], "shop": ["never-seen", "s0"]})
+    label, probabilities, unknown = run_graph(path, bundle, rows)
+    expected = Predictor(bundle).predict(rows, unknown="zeros", strict=False)
+    np.testing.assert_allclose(probabilities, expected.probabilities, atol=1e-5)
+    assert unknown.tolist() == [0, 0] and not expected.problems  # 'other' is not unknown
+
+
+def test_a_datetime_column_is_refused_in_one_sentence(tmp_path):
+    frame = _shops_table(with_dates=True)
+    schema = infer_schema(frame, "grade")
+    assert schema.column("when").kind == "datetime"
+    bundle = fit(prepare(frame, schema), ModelConfig(hidden=(8,)), QUICK).bundle
+    with pytest.raises(ExportError, match="cannot read dates, and 'when' is a datetime column"):
+        export_raw_onnx(bundle, tmp_path / "raw.onnx", frame)
+    assert not (tmp_path / "raw.onnx").exists()
