@@ -157,6 +157,8 @@ def _read_phase(args: argparse.Namespace, say) -> tuple[Table, Schema, pd.DataFr
                                 options=replace(table.options, header=table.has_header)).frame
     say(f"Read {table.name}: {len(frame):,} rows, {len(frame.columns)} columns "
         f"({table.delimiter_name}-separated, {'a' if table.has_header else 'no'} header)")
+    for note in table.notes:
+        say(f"  note: {note}")
     for c in schema.columns:
         if c.role == "ignore":
             say(f"  left out {c.name}: {c.note}")

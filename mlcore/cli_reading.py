@@ -99,6 +99,8 @@ def cmd_schema(args: argparse.Namespace, say) -> dict:
     width = sum(c["width"] for c in columns)
     say(f"{table.name}: {len(frame):,} rows × {len(frame.columns)} columns "
         f"({table.delimiter_name}-separated, {'a' if table.has_header else 'no'} header)")
+    for note in table.notes:
+        say(f"  note: {note}")
     say(f"Label '{label}': {len(counts)} classes (" + ", ".join(
         f"{name} {count:,}" for name, count in counts.head(10).items())
         + (", ..." if len(counts) > 10 else "") + ")")
@@ -111,6 +113,6 @@ def cmd_schema(args: argparse.Namespace, say) -> dict:
     matrix = len(frame) * width * 4
     say(f"Encoded: {width:,} numbers per row, a float32 matrix of {size_text(matrix)}")
     return {"file": table.name, "rows": len(frame), "delimiter": table.delimiter_name,
-            "header": table.has_header, "label": label,
+            "header": table.has_header, "notes": table.notes, "label": label,
             "classes": {str(name): int(count) for name, count in counts.items()},
             "columns": columns, "n_features": width, "matrix_bytes": matrix}

@@ -4,6 +4,7 @@ guessed, checked to be a class (not a price or an id) and optionally binned."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -12,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .budget import check_memory, size_text
-from .errors import SchemaError, TableError
+from .errors import SchemaError, StudioError, TableError
 
 ROLES = ("feature", "label", "ignore")
 KINDS = ("numeric", "categorical", "binary", "datetime", "text")
@@ -280,6 +281,19 @@ def infer_schema(frame: pd.DataFrame, label: str | int | None = None, bins: int 
     return schema.with_label(spec.name)
 
 
+def draft_schema(frame: pd.DataFrame, label: str | None = None) -> tuple[Schema, str | None]:
+    """infer_schema for a page that lets the user fix things: when no label can be guessed,
+    or the named one is not a class, the last column stands in and the reason comes back
+    (the page asks the user to choose) instead of the table being refused."""
+    try:
+        return infer_schema(frame, label), None
+    except StudioError as err:
+        if label is not None and label not in frame.columns:
+            raise
+        schema = Schema([infer_column(frame[name]) for name in frame.columns])
+        return schema.with_label(label or schema.names[-1]), str(err)
+
+
 def validate(frame: pd.DataFrame, schema: Schema, source: str | None = None) -> None:
     """Check the schema can train on this frame: a label that is a class with >= 2 of them,
     parseable numeric columns, binary columns with two values, no free text as a feature,
@@ -324,26 +338,30 @@ def _validate_feature(column: pd.Series, spec: ColumnSpec, source: str | None) -
                           "so it cannot be binary; make it categorical")
 
 
-def encoded_widths(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
-    """How many numbers each feature column becomes, from counts alone (nothing encoded)."""
+def encoded_widths(frame: pd.DataFrame, schema: Schema,
+                   counts: Mapping[str, tuple[int, int]] | None = None) -> dict[str, int]:
+    """How many numbers each feature column becomes, from counts alone (nothing encoded);
+    `counts` (missing, distinct per column) saves counting them again."""
     widths = {}
     for spec in schema.features:
         if spec.kind == "categorical":
             column = frame[spec.name]
-            levels = column.nunique(dropna=True)
+            missing, levels = counts[spec.name] if counts else \
+                (int(column.isna().sum()), column.nunique(dropna=True))
             if spec.max_levels and levels > spec.max_levels:
                 levels = spec.max_levels + 1
-            widths[spec.name] = int(levels + bool(column.isna().any()))
+            widths[spec.name] = int(levels + bool(missing))
         else:
             widths[spec.name] = len(DATETIME_PARTS) if spec.kind == "datetime" else 1
     return widths
 
 
-def check_encoding_size(frame: pd.DataFrame, schema: Schema, rows: int | None = None) -> int:
+def check_encoding_size(frame: pd.DataFrame, schema: Schema, rows: int | None = None,
+                        counts: Mapping[str, tuple[int, int]] | None = None) -> int:
     """Estimate the encoded matrix (rows × numbers × 4 bytes, float32; `rows` defaults to
     the frame's) before encoding and refuse it over the memory budget, naming the widest
     column; returns the width."""
-    widths = encoded_widths(frame, schema)
+    widths = encoded_widths(frame, schema, counts)
     width = sum(widths.values())
     widest = max(widths, key=widths.get) if widths else ""
     rows = len(frame) if rows is None else rows

@@ -79,6 +79,7 @@ class Table:
     has_header: bool
     delimiter: str
     options: ReadOptions = field(default_factory=ReadOptions)
+    notes: list[str] = field(default_factory=list)  # things the user may want to fix
 
     @property
     def delimiter_name(self) -> str:
@@ -104,8 +105,13 @@ def read_table(source: bytes | str | Path, name: str | None = None,
     if width > limits.max_columns:
         raise TableError(f"{width} columns is more than the limit of {limits.max_columns}", name, 1)
     header = options.header if header is None else header
+    notes = []
     if header is None:
         header = names is None and _looks_like_header(rows)
+        if not header and names is None and len(rows) > 2 and _looks_like_header(rows[1:]):
+            notes.append(f"line {int(lines[1])} looks like a header: if the lines above it "
+                         "are a title or a count, skip them (--skip-rows, or 'Skip the first "
+                         "N lines' on the Data page)")
     columns = _unique_names(rows[0]) if header else [f"col{i}" for i in range(width)]
     if names is not None:
         if len(names) != width:
@@ -126,7 +132,7 @@ def read_table(source: bytes | str | Path, name: str | None = None,
     frame.index = pd.Index(data_lines if len(data_lines) == len(frame) else
                            np.arange(1, len(frame) + 1), name="line" if
                            len(data_lines) == len(frame) else "row")
-    return Table(frame, name, header, delimiter, options)
+    return Table(frame, name, header, delimiter, options, notes)
 
 
 def _load(source: bytes | str | Path, name: str | None, limits: Limits) -> tuple[bytes, str]:

@@ -7,11 +7,11 @@ import torch
 
 from mlcore import plots
 from mlcore.checkpoint import list_checkpoints
-from mlcore.encoder import Encoder
 from mlcore.errors import LimitError, StudioError
 from mlcore.jobs import TrainingJob
 from mlcore.model import ACTIVATIONS, ModelConfig, check_size
 from mlcore.sanity import overfit_check
+from mlcore.schema import validate, with_bins
 from mlcore.training import OPTIMIZERS, TrainConfig
 from mlcore.workflow import prepare
 from ui import state
@@ -41,7 +41,9 @@ if current is not None and current.origin != "trained here":
                    f"columns ({', '.join(current.bundle.schema.names)}).")
 
 try:
-    encoder = base.encoder if base else Encoder.fit(data.frame, data.schema, data.scaling)
+    if not base:
+        validate(data.frame, data.schema, data.name)
+    encoder = base.encoder if base else data.encoder()
 except StudioError as err:
     st.error(f"The dataset is not ready for training: {err}")
     st.page_link("pages/data.py", label="Fix it on Data", icon=":material/table:")
@@ -134,10 +136,12 @@ busy = job is not None and job.active
 def start(resume=None) -> None:
     """Prepare the rows and start a background job (one per session)."""
     try:
-        prepared = prepare(data.frame, base.schema if base else data.schema,
-                           data.test_table.frame if data.test_table else None,
-                           data.test_fraction, val_fraction if patience else 0.0, data.seed,
-                           data.scaling, data.name, base.encoder if base else None)
+        with st.spinner(f"Encoding {len(data.frame):,} rows…"):
+            prepared = prepare(data.frame, base.schema if base else data.schema,
+                               data.test_table.frame if data.test_table else None,
+                               data.test_fraction, val_fraction if patience else 0.0,
+                               data.seed, data.scaling, data.name,
+                               base.encoder if base else None)
         folder = resume.parent if resume else state.new_run_dir()
         new_job = TrainingJob(prepared, model_config, train_config, folder, resume,
                               base.state_dict if base else None)
@@ -159,9 +163,10 @@ if check.button("Can it overfit 32 rows?", disabled=busy, width="stretch",
                 help="A network that cannot memorise 32 rows has a bug that more epochs "
                      "will not fix"):
     with st.spinner("Training on 32 rows…"):
-        X = encoder.transform(data.frame, "zeros")
-        result = overfit_check(X, encoder.encode_labels(data.frame), n_classes, model_config,
-                               device=device)
+        rows = with_bins(data.frame, data.schema)
+        rows = rows.sample(min(len(rows), 2000), random_state=0)  # 32 are used: encode few
+        result = overfit_check(encoder.transform(rows, "zeros"), encoder.encode_labels(rows),
+                               n_classes, model_config, device=device)
     st.session_state["overfit"] = result
 if "train_error" in st.session_state:
     st.error(st.session_state["train_error"])

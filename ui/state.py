@@ -2,6 +2,7 @@
 current model. Nothing per-user lives in a global cache (a hosted demo serves many people)."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -13,12 +14,13 @@ import pandas as pd
 import streamlit as st
 
 from mlcore.bundle import Bundle
+from mlcore.encoder import Encoder
 from mlcore.errors import StudioError
 from mlcore.jobs import TrainingJob
 from mlcore.metrics import Report
 from mlcore.predict import Predictor
-from mlcore.schema import Schema
-from mlcore.table import Limits, Table, read_table
+from mlcore.schema import Schema, with_bins
+from mlcore.table import Limits, ReadOptions, Table, read_table
 from mlcore.workflow import evaluate_bundle
 
 UPLOAD_LIMITS = Limits(max_bytes=20 * 1024 * 1024, max_columns=500)
@@ -37,9 +39,28 @@ class DatasetState:
     test_fraction: float = 0.2
     seed: int = 1
 
+    encoders: dict = field(default_factory=dict, repr=False)  # (schema, scaling) -> Encoder
+
     @property
     def frame(self) -> pd.DataFrame:
         return self.table.frame
+
+    @cached_property
+    def column_counts(self) -> dict[str, tuple[int, int]]:
+        """Missing and distinct values per column, counted once per table."""
+        return {name: (int(column.isna().sum()), int(column.nunique(dropna=True)))
+                for name, column in self.frame.items()}
+
+    def encoder(self) -> Encoder:
+        """The encoder fitted on the whole table for the current schema and scaling, fitted
+        once per choice (pages rerun on every click; a 1M-row fit takes a second)."""
+        key = (json.dumps(self.schema.to_dict()), self.scaling)
+        if key not in self.encoders:
+            if len(self.encoders) >= 4:
+                self.encoders.pop(next(iter(self.encoders)))
+            self.encoders[key] = Encoder.fit(with_bins(self.frame, self.schema), self.schema,
+                                             self.scaling)
+        return self.encoders[key]
 
 
 @dataclass(eq=False)
@@ -58,9 +79,11 @@ class ModelState:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def parse_table(data: bytes, name: str, names: tuple[str, ...] | None = None) -> Table:
-    """Parse uploaded bytes once per distinct content (the cache keys on the bytes)."""
-    return read_table(data, name, names=list(names) if names else None, limits=UPLOAD_LIMITS)
+def parse_table(data: bytes, name: str, names: tuple[str, ...] | None = None,
+                options: ReadOptions = ReadOptions()) -> Table:
+    """Parse uploaded bytes once per distinct content and options (the cache keys on both)."""
+    return read_table(data, name, names=list(names) if names else None, limits=UPLOAD_LIMITS,
+                      options=options)
 
 
 def dataset() -> DatasetState | None:
