@@ -23,10 +23,13 @@ def memory_budget() -> int:
 
 
 def size_text(n_bytes: float) -> str:
-    """Bytes in words: '812 MB', '4.1 GB'."""
-    if n_bytes >= 1e9:
-        return f"{n_bytes / 1e9:.1f} GB"
-    return f"{n_bytes / 1e6:.0f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
+    """Bytes in words, in the binary units STUDIO_MEMORY_MB and the uploader use:
+    '812 MB', '4.0 GB' (4096 MB)."""
+    if n_bytes >= 2**30:
+        return f"{n_bytes / 2**30:.1f} GB"
+    if n_bytes >= 2**20:
+        return f"{n_bytes / 2**20:.0f} MB"
+    return f"{n_bytes / 2**10:.0f} kB" if n_bytes >= 2**10 else f"{n_bytes:.0f} B"
 
 
 def check_memory(estimate: float, what: str, advice: str) -> None:

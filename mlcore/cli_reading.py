@@ -9,7 +9,7 @@ import pandas as pd
 
 from .budget import size_text
 from .errors import SchemaError
-from .schema import Schema, encoded_widths, infer_schema, with_bins
+from .schema import Schema, class_counts, encoded_widths, infer_schema
 from .table import DELIMITERS, ReadOptions, Table, read_table
 
 DELIMITER_NAMES = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "spaces": " "}
@@ -95,7 +95,7 @@ def cmd_schema(args: argparse.Namespace, say) -> dict:
     frame = table.frame
     columns = describe_columns(frame, schema)
     label = schema.label
-    counts = with_bins(frame[[label]], schema)[label].value_counts()
+    counts = class_counts(frame, schema)
     width = sum(c["width"] for c in columns)
     say(f"{table.name}: {len(frame):,} rows × {len(frame.columns)} columns "
         f"({table.delimiter_name}-separated, {'a' if table.has_header else 'no'} header)")

@@ -14,8 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError, SchemaError
-from .schema import (DATETIME_PARTS, Schema, bin_names, datetime_parts, numeric_values,
-                     text_array)
+from .schema import Schema, class_counts, datetime_parts, numeric_values, text_array
 
 SCALINGS = ("zscore", "minmax", "divisor", "none")
 UNKNOWN_POLICIES = ("error", "zeros")
@@ -71,14 +70,6 @@ class ColumnEncoding:
         if self.kind == "categorical":
             return [f"{self.name}={level}" for level in self.levels]
         return [f"{self.name}.{self.part}" if self.part else self.name]
-
-
-def _sort_labels(values: list[str]) -> list[str]:
-    """Class order: numeric labels by value, text labels alphabetically."""
-    try:
-        return sorted(values, key=float)
-    except ValueError:
-        return sorted(values)
 
 
 def _scaled(name: str, values: np.ndarray, scaling: str, missing: int, part: str = ""
@@ -157,11 +148,7 @@ class Encoder:
             raise SchemaError(f"unknown scaling '{scaling}' (choose {', '.join(SCALINGS)})")
         columns = [e for spec in schema.features for e in _fit_column(spec, frame[spec.name],
                                                                       scaling)]
-        present = {str(v) for v in frame[schema.label].dropna().unique()}
-        bins = schema.column(schema.label).bins
-        classes = ([n for n in bin_names(bins) if n in present] if bins
-                   else _sort_labels(list(present)))
-        return cls(columns, schema.label, classes, scaling)
+        return cls(columns, schema.label, list(class_counts(frame, schema).index), scaling)
 
     @property
     def feature_names(self) -> list[str]:

@@ -260,6 +260,26 @@ def with_bins(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return frame.assign(**{spec.name: binned(frame[spec.name], spec.bins)})
 
 
+def class_order(values: list[str]) -> list[str]:
+    """Class order: numeric labels by value, text labels alphabetically."""
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def class_counts(frame: pd.DataFrame, schema: Schema) -> pd.Series:
+    """Rows per class of the label, in class order (a binned label's bins in order), the
+    one order the encoder, the pages and the CLI use."""
+    labels = with_bins(frame[[schema.label]], schema)[schema.label]
+    counts = labels.value_counts(dropna=True)
+    counts.index = counts.index.astype(str)
+    bins = schema.column(schema.label).bins
+    order = [n for n in bin_names(bins) if n in counts.index] if bins else \
+        class_order(list(counts.index))
+    return counts.reindex(order)
+
+
 def infer_schema(frame: pd.DataFrame, label: str | int | None = None, bins: int = 0) -> Schema:
     """Infer every column; the label is `label` (a name, or an int 0-based position) or
     guessed, and cut into `bins` quantile classes when asked; a label that is not a class

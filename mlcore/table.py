@@ -154,8 +154,7 @@ def _load(source: bytes | str | Path, name: str | None, limits: Limits) -> tuple
 
 
 def _too_big(size: int, limits: Limits) -> str:
-    return (f"the file is {size / 1e6:.1f} MB, more than the limit of "
-            f"{limits.max_bytes / 1e6:.0f} MB")
+    return f"the file is {size_text(size)}, more than the limit of {size_text(limits.max_bytes)}"
 
 
 def _to_utf8(data: bytes, encoding: str, name: str) -> bytes:

@@ -8,6 +8,7 @@ from mlcore.encoder import SCALINGS
 from mlcore.errors import StudioError
 from mlcore.samples import SAMPLES
 from mlcore.schema import (KINDS, MAX_CLASSES, ColumnSpec, Schema, check_encoding_size,
+                           class_counts,
                            draft_schema, encoded_widths, quantile_bins, validate, with_bins)
 from mlcore.table import DELIMITERS, ReadOptions
 from ui import state
@@ -82,7 +83,7 @@ if source == "A bundled sample":
              sample.columns, choice, sample.label)
 else:
     st.caption("Tab-, comma-, semicolon-, pipe- or space-separated text; a header line is "
-               f"optional. Up to {state.UPLOAD_LIMITS.max_bytes / 1e6:.0f} MB; the memory "
+               f"optional. Up to {size_text(state.UPLOAD_LIMITS.max_bytes)}; the memory "
                f"budget is {size_text(memory_budget())}.")
     left, right = st.columns(2)
     upload = left.file_uploader("Training table", type=TYPES, key="upload_train")
@@ -155,7 +156,7 @@ with raw_col:
     st.dataframe(shown, height=300)
 with dist_col:
     if counts[label][1] <= MAX_CLASSES or spec.bins:
-        classes = with_bins(frame[[label]], data.schema)[label].value_counts().sort_index()
+        classes = class_counts(frame, data.schema)
         st.plotly_chart(plots.class_distribution_figure(classes.to_dict(),
                                                         f"Classes of '{label}'"))
     else:

@@ -369,3 +369,31 @@ def test_saved_threshold_reaches_predict_and_the_downloaded_onnx(page: Page, tmp
     labels, probabilities, _ = session.run(None, feeds)
     assert str(labels[0]) == label
     assert abs(100 * float(probabilities[0][["F", "M"].index(label)]) - float(shown)) <= 0.051
+
+
+def test_real_shaped_uploads_on_the_data_page(page: Page, tmp_path):
+    from bench.tables import GENERATORS
+
+    messy = tmp_path / "orders.csv"
+    GENERATORS["messy"](messy, 5000)
+    page.get_by_text("My own file").click()
+    page.locator("input[type=file]").first.set_input_files(str(messy))
+    expect(page.get_by_text("5,000 rows × 9 columns · comma-separated")).to_be_visible()
+    expect(page.get_by_text("200 of 5,000 rows, sampled at random")).to_be_visible()
+    expect(page.get_by_text("numbers per row go into the network")).to_be_visible()
+    no_traceback(page)
+    shot(page, "8-data-messy")
+
+    price = tmp_path / "diamonds.csv"
+    GENERATORS["price"](price, 5000)
+    page.locator("input[type=file]").first.set_input_files(str(price))
+    expect(page.get_by_text("5,000 rows × 11 columns")).to_be_visible()
+    choose(page, "Column to predict (the label)", "price")
+    expect(page.get_by_text("it looks like a number to predict, not a class")).to_be_visible()
+    shot(page, "9-data-price-refused")
+    box = page.get_by_role("spinbutton", name="Bin into classes", exact=True)
+    box.fill("4")
+    box.press("Enter")
+    expect(page.get_by_text("label becomes a class index")).to_be_visible()
+    no_traceback(page)
+    shot(page, "10-data-price-binned")

@@ -192,13 +192,13 @@ def test_rows_are_bounded_by_the_memory_budget_not_a_count(monkeypatch):
     assert len(read_table(data).frame) == 20_000
     monkeypatch.setenv("STUDIO_MEMORY_MB", "0.5")
     with pytest.raises(LimitError, match=r"^reading t.csv \(20,000 rows × 2 columns\) needs "
-                                         r"about .* over the memory budget of 524 kB"):
+                                         r"about .* over the memory budget of 512 kB"):
         read_table(data, name="t.csv")
 
 
 def test_too_many_bytes(tmp_path):
     data = b"1,x\n" * 100
-    assert "MB" in str(_error(data, limits=Limits(max_bytes=100)))
+    assert "the file is 400 B, more than the limit of 100 B" in str(_error(data, limits=Limits(max_bytes=100)))
     path = tmp_path / "big.csv"
     path.write_bytes(data)
     with pytest.raises(TableError, match="^big.csv: the file is"):

@@ -24,8 +24,10 @@ def show() -> None:
         else:
             frame = data.frame
             label = data.schema.label
-            st.markdown(f"**{data.name}**  \n{len(frame)} rows × {len(frame.columns)} columns"
-                        f"  \nlabel **{label}**, {frame[label].nunique()} classes"
+            classes = data.column_counts[label][1] if not data.schema.column(label).bins \
+                else len(data.schema.column(label).bins) - 1
+            st.markdown(f"**{data.name}**  \n{len(frame):,} rows × {len(frame.columns)} "
+                        f"columns  \nlabel **{label}**, {classes:,} classes"
                         + (f"  \ntest file: {data.test_table.name}" if data.test_table else ""))
         st.markdown("### Model")
         current = state.model()
