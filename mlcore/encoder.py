@@ -216,7 +216,9 @@ class Encoder:
                 if c.kind == "numeric":
                     values = numeric_values(raw).to_numpy(dtype=np.float64)
                 else:
-                    values = dates.setdefault(c.name, datetime_parts(raw))[c.part]
+                    if c.name not in dates:
+                        dates[c.name] = datetime_parts(raw)
+                    values = dates[c.name][c.part]
                 out[:, offset] = (np.where(np.isnan(values), c.fill, values) - c.center) / c.scale
                 offset += 1
                 continue

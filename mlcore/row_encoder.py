@@ -27,8 +27,9 @@ def cell_text(value: Any) -> str | None:
 
 
 def _number(text: str) -> float | None:
-    """The text's number, or None; as strict as the reader's cast ('1_000' is not one)."""
-    if "_" in text:
+    """The text's number, or None; as strict as the reader's cast ('1_000' and other
+    scripts' digits are not numbers)."""
+    if "_" in text or not text.isascii():
         return None
     try:
         return float(text)

@@ -26,6 +26,7 @@ DATETIME_PARTS = ("year", "month", "weekday", "hour")
 SAMPLE = 1000            # values looked at to guess datetimes and free text
 TARGET_NAMES = {"label", "labels", "class", "classes", "target", "species", "outcome", "y",
                 "diagnosis", "survived", "churn", "result", "category", "grade", "response"}
+NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"  # what Arrow casts
 ID_NAMES = re.compile(r"(^|[_\s.-])(id|key|index|uuid|guid)$|ID$", re.IGNORECASE)
 
 
@@ -105,12 +106,18 @@ def numeric_values(series: pd.Series) -> pd.Series:
     """Parse a text column to floats; unparseable cells become NaN."""
     if pd.api.types.is_numeric_dtype(series.dtype):
         return series.astype(float)
+    text = text_array(series)
     try:
-        values = pc.cast(text_array(series), pa.float64())
-        return pd.Series(values.to_numpy(zero_copy_only=False), index=series.index,
-                         name=series.name, dtype=float)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(series.astype(object), errors="coerce").astype(float)
+        values = pc.cast(text, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # some cells are not numbers:
+        numbers = pc.if_else(pc.match_substring_regex(text, NUMBER),  # null those, cast again
+                             text, pa.scalar(None, pa.string()))
+        try:
+            values = pc.cast(numbers, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pd.to_numeric(series.astype(object), errors="coerce").astype(float)
+    return pd.Series(values.to_numpy(zero_copy_only=False), index=series.index,
+                     name=series.name, dtype=float)
 
 
 def datetime_values(series: pd.Series) -> pd.Series:
@@ -135,14 +142,16 @@ def infer_column(series: pd.Series) -> ColumnSpec:
         return ColumnSpec(name, "ignore", "numeric", "empty: every value is missing")
     if distinct == 1:
         return ColumnSpec(name, "ignore", "categorical", f"constant: always '{counts.index[0]}'")
-    numbers = numeric_values(pd.Series(counts.index, dtype=series.dtype))
-    if numbers.notna().all():
+    values = pd.Series(counts.index, dtype=series.dtype)
+    if numeric_values(values.iloc[:SAMPLE]).notna().all() and \
+            (numbers := numeric_values(values)).notna().all():  # a sample first: text is quick
         return _numeric_column(name, numbers, distinct, n, present)
     if distinct == 2:
         return ColumnSpec(name, "feature", "binary", "two values: encoded -1/+1")
     sample = present.iloc[:: max(1, n // SAMPLE)].iloc[:SAMPLE]
     if _looks_like_datetime(sample):
-        when = datetime_values(present)
+        ends = pc.min_max(text_array(present))  # ISO 8601 text sorts as its dates do
+        when = datetime_values(pd.Series([ends["min"].as_py(), ends["max"].as_py()]))
         return ColumnSpec(name, "feature", "datetime",
                           f"dates {when.min():%Y-%m-%d} to {when.max():%Y-%m-%d}: encoded as "
                           f"{', '.join(DATETIME_PARTS)}")

@@ -9,8 +9,10 @@ import codecs
 import csv
 import io
 import itertools
+import os
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +210,9 @@ def _blanked(data: bytes, options: ReadOptions) -> bytes:
                 cut = len(data)
                 break
         data = b"\n" * data.count(b"\n", 0, cut) + data[cut:]
-    patterns = [rb"(?m)^[ \t\r\f\v]+$"]
+    patterns = []
+    if data[:1].isspace() or any(b"\n" + c in data for c in (b" ", b"\t", b"\r", b"\f", b"\v")):
+        patterns.append(rb"(?m)^[ \t\r\f\v]+$")  # a line may be blank: look (memchr first)
     if options.comment:
         patterns.append(rb"(?m)^[ \t]*" + re.escape(options.comment.encode()) + rb"[^\n\r]*")
     for pattern in patterns:
@@ -310,8 +314,11 @@ def clean_cells(column: pa.Array | pa.ChunkedArray, extra_tokens: tuple[str, ...
 
 
 def _clean(table: pa.Table, extra_tokens: tuple[str, ...]) -> pa.Table:
-    return pa.table([clean_cells(column, extra_tokens) for column in table.columns],
-                    names=table.column_names)
+    """clean_cells on every column, a column per core (Arrow releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as pool:
+        columns = list(pool.map(lambda column: clean_cells(column, extra_tokens),
+                                table.columns))
+    return pa.table(columns, names=table.column_names)
 
 
 def _is_number(text: str) -> bool:
