@@ -122,12 +122,13 @@ def read_table(source: bytes | str | Path, name: str | None = None,
     first = 1 if header else 0
     if first >= len(starts):
         raise TableError("the file has a header line but no data rows", name)
-    body = data[int(starts[first]):]
-    check_memory(2 * len(body) + (len(starts) - first) * width * BYTES_PER_CELL,
+    start = int(starts[first])
+    check_memory(2 * (len(data) - start) + (len(starts) - first) * width * BYTES_PER_CELL,
                  f"reading {name} ({len(starts) - first:,} rows × {width} columns)",
                  READ_ADVICE)
-    arrow = _parse(body, columns, delimiter, name, int(lines[first]))
-    frame = _clean(arrow, options.na_tokens).to_pandas()
+    missing = spellings(MISSING_TOKENS | {t.strip().lower() for t in options.na_tokens})
+    arrow = _parse(data, start, columns, delimiter, name, int(lines[first]), missing)
+    frame = _clean(arrow, missing).to_pandas()
     if frame.shape[1] != len(columns):  # duplicate names given through `names`
         raise TableError("the column names are not unique", name)
     data_lines = lines[first:]
@@ -211,8 +212,8 @@ def _blanked(data: bytes, options: ReadOptions) -> bytes:
                 break
         data = b"\n" * data.count(b"\n", 0, cut) + data[cut:]
     patterns = []
-    if data[:1].isspace() or any(b"\n" + c in data for c in (b" ", b"\t", b"\r", b"\f", b"\v")):
-        patterns.append(rb"(?m)^[ \t\r\f\v]+$")  # a line may be blank: look (memchr first)
+    if data[:1].isspace() or re.search(rb"\n[ \t\r\f\v]", data):  # one quick scan first
+        patterns.append(rb"(?m)^[ \t\r\f\v]+$")  # a line may be blank: find them
     if options.comment:
         patterns.append(rb"(?m)^[ \t]*" + re.escape(options.comment.encode()) + rb"[^\n\r]*")
     for pattern in patterns:
@@ -270,11 +271,13 @@ def _sniff_delimiter(sample: list[str], name: str, one_column: bool = False) -> 
                      "values (choose the delimiter if it is another character)", name, 1)
 
 
-def _parse(body: bytes, columns: list[str], delimiter: str, name: str,
-           first_line: int) -> pa.Table:
-    """Arrow's multithreaded CSV reader, every column as text; a ragged row is named by line."""
+def _parse(data: bytes, start: int, columns: list[str], delimiter: str, name: str,
+           first_line: int, missing: list[str]) -> pa.Table:
+    """Arrow's multithreaded CSV reader on data[start:] (no copy), every column as text,
+    the exact missing tokens already null; a ragged row is named by its line."""
     if delimiter == " ":  # runs of spaces (and tabs): one space between fields, none at the ends
-        body = re.sub(rb"[ \t]+", b" ", re.sub(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)", b"", body))
+        data = re.sub(rb"[ \t]+", b" ", re.sub(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)", b"", data[start:]))
+        start = 0
     bad: list = []
 
     def invalid(row) -> str:
@@ -283,18 +286,19 @@ def _parse(body: bytes, columns: list[str], delimiter: str, name: str,
 
     try:
         return pcsv.read_csv(
-            pa.BufferReader(body),
+            pa.BufferReader(pa.py_buffer(data).slice(start)),
             read_options=pcsv.ReadOptions(column_names=columns),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in body,
+            parse_options=pcsv.ParseOptions(delimiter=delimiter,
+                                            newlines_in_values=data.find(b'"', start) >= 0,
                                             invalid_row_handler=invalid),
             convert_options=pcsv.ConvertOptions(
-                column_types={c: pa.string() for c in columns}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
+                column_types={c: pa.string() for c in columns}, null_values=missing,
+                strings_can_be_null=True, quoted_strings_can_be_null=True))
     except (pa.ArrowInvalid, ValueError) as err:
         if bad:
             row, kind = bad[0], DELIMITERS[delimiter]
-            at = body.find(row.text.encode()) if row.text else -1
-            line = first_line + body.count(b"\n", 0, at) if at >= 0 else None
+            at = data.find(row.text.encode(), start) if row.text else -1
+            line = first_line + data.count(b"\n", start, at) if at >= 0 else None
             raise TableError(f"expected {row.expected_columns} fields ({kind}-separated) but "
                              f"found {row.actual_columns}; check for a missing or extra {kind}",
                              name, line) from None
@@ -302,22 +306,28 @@ def _parse(body: bytes, columns: list[str], delimiter: str, name: str,
         raise TableError(f"cannot parse the file ({message})", name) from None
 
 
-def clean_cells(column: pa.Array | pa.ChunkedArray, extra_tokens: tuple[str, ...] = ()
+def clean_cells(column: pa.Array | pa.ChunkedArray, missing: list[str] = MISSING_SPELLINGS
                 ) -> pa.Array | pa.ChunkedArray:
-    """Trim every cell and turn the missing-value tokens (any case) into nulls: the
-    vectorised form of is_missing, for whole columns."""
-    missing = MISSING_SPELLINGS if not extra_tokens else \
-        spellings(MISSING_TOKENS | {t.strip().lower() for t in extra_tokens})
+    """Trim every cell and turn the missing-value tokens (`missing`: every spelling, see
+    spellings()) into nulls: the vectorised form of is_missing, for whole columns."""
     trimmed = pc.utf8_trim_whitespace(column)
-    return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing)),
+    return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing, pa.string())),
                       pa.scalar(None, pa.string()), trimmed)
 
 
-def _clean(table: pa.Table, extra_tokens: tuple[str, ...]) -> pa.Table:
-    """clean_cells on every column, a column per core (Arrow releases the GIL)."""
+def _clean(table: pa.Table, missing: list[str]) -> pa.Table:
+    """Trim every column; where that changed a cell, null the tokens it uncovered (the
+    parser has nulled the exact ones already). A column per core: Arrow releases the GIL."""
+    def clean(column: pa.ChunkedArray) -> pa.ChunkedArray:
+        trimmed = pc.utf8_trim_whitespace(column)
+        if pc.all(pc.equal(pc.binary_length(trimmed), pc.binary_length(column))).as_py() \
+                is not False:
+            return column
+        return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing, pa.string())),
+                          pa.scalar(None, pa.string()), trimmed)
+
     with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as pool:
-        columns = list(pool.map(lambda column: clean_cells(column, extra_tokens),
-                                table.columns))
+        columns = list(pool.map(clean, table.columns))
     return pa.table(columns, names=table.column_names)
 
 
