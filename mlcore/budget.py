@@ -3,6 +3,7 @@ encoding a table) estimates its bytes first and is refused over this budget in o
 from __future__ import annotations
 
 import os
+import resource
 
 from .errors import LimitError
 
@@ -38,3 +39,16 @@ def check_memory(estimate: float, what: str, advice: str) -> None:
     if estimate > budget:
         raise LimitError(f"{what} needs about {size_text(estimate)}, over the memory budget of "
                          f"{size_text(budget)} (set {ENV} to change it); {advice}")
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM (which, unlike ru_maxrss, does not
+    carry over the peak of the process that started this one), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

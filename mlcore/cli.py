@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .budget import size_text
+from .budget import peak_memory_mb, size_text
 from .bundle import Bundle, load_bundle, save_bundle, write_bundle
 from .decision import check_threshold
 from .device import DEVICES
@@ -28,9 +27,9 @@ from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
 from .onnx_check import check_features, export_raw_onnx
 from .onnx_export import export_onnx
 from .onnx_raw import decision_rule, input_names
-from .predict import Predictor
+from .predict import Prediction, Predictor
 from .schema import Schema, with_bins
-from .table import Table, read_table
+from .table import Table, frame_to_text, read_table
 from .training import OPTIMIZERS, EpochStats, TrainConfig
 from .workflow import Prepared, Run, fit, prepare, read_like
 
@@ -106,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--row", action="append", help='raw values, e.g. "M,30.5,oklahoma,543"')
     source.add_argument("--input", help="a file of rows (with or without the label column)")
     add_read_options(p)
+    p.add_argument("--out", help="write the predictions to this file (CSV if it ends in "
+                                 ".csv, else TSV) and print a summary instead of each row")
     p.add_argument("--unknown", choices=("error", "zeros"), default="error",
                    help="unseen categories: refuse, or encode as all zeros with a warning")
     p.add_argument("--threshold", type=float,
@@ -253,11 +254,6 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
             "architecture": run.bundle.architecture, "bundle": str(out)}
 
 
-def peak_memory_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def cmd_evaluate(args: argparse.Namespace, say) -> dict:
     if args.save and args.threshold is None:
         raise StudioError("--save stores a threshold: give it with --threshold T")
@@ -310,8 +306,10 @@ def cmd_predict(args: argparse.Namespace, say) -> dict:
         say(f"Deciding {result.class_names[1]} when P({result.class_names[1]}) >= "
             f"{result.threshold:g}" + (" (this call)" if args.threshold is not None
                                        else " (the bundle's threshold)"))
-    for problem in result.problems:
+    for problem in result.problems[:20] if args.out else result.problems:
         say(f"{problem.severity}: {problem}")
+    if args.out:
+        return _write_predictions(result, frame.index.name or "row", args.out, say)
     rows = []
     for i, label, probs in zip(result.index, result.labels, result.probabilities):
         shown = "  ".join(f"{c} {p:.4f}" for c, p in zip(result.class_names, probs))
@@ -324,6 +322,22 @@ def cmd_predict(args: argparse.Namespace, say) -> dict:
         raise StudioError(f"{sum(label is None for label in result.labels)} of "
                           f"{len(result.labels)} rows could not be predicted: {errors[0]}")
     return {"predictions": rows, "class_names": result.class_names,
+            "threshold": result.threshold if len(result.class_names) == 2 else None}
+
+
+def _write_predictions(result: Prediction, unit: str, out: str, say) -> dict:
+    """Predictions of a whole file into OUT (CSV when it ends in .csv, else TSV; formula
+    cells escaped), and a summary instead of a line per row."""
+    table = result.frame().rename_axis(unit).reset_index()
+    Path(out).write_text(frame_to_text(table, "," if out.endswith(".csv") else "\t"))
+    counts = table["predicted"].value_counts()
+    missed = int(table["predicted"].isna().sum())
+    say(f"Predicted {len(table) - missed:,} of {len(table):,} rows into {out}: "
+        + ", ".join(f"{name} {counts.get(name, 0):,}" for name in result.class_names)
+        + (f"; {missed:,} not predicted (see the problems above)" if missed else ""))
+    return {"rows": len(table), "not_predicted": missed, "out": out,
+            "counts": {name: int(counts.get(name, 0)) for name in result.class_names},
+            "class_names": result.class_names,
             "threshold": result.threshold if len(result.class_names) == 2 else None}
 
 

@@ -184,13 +184,19 @@ class Encoder:
     def transform(self, frame: pd.DataFrame, unknown: str = "error") -> np.ndarray:
         """Encode the feature columns as float32 [rows, n_features]; raise InputError on
         the first error that check() finds."""
+        return self.checked(frame, unknown)[0]
+
+    def checked(self, frame: pd.DataFrame, unknown: str = "error"
+                ) -> tuple[np.ndarray, list[Problem]]:
+        """transform() and the warnings check() found, in one pass over the problems."""
         if unknown not in UNKNOWN_POLICIES:
             raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}")
-        errors = [p for p in self.check(frame, unknown) if p.severity == "error"]
+        problems = self.check(frame, unknown)
+        errors = [p for p in problems if p.severity == "error"]
         if errors:
             more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
             raise InputError(f"{errors[0]}{more}")
-        return self.encode(frame)
+        return self.encode(frame), problems
 
     def error_rows(self, frame: pd.DataFrame, unknown: str = "error") -> np.ndarray:
         """A mask of the rows check() finds an error in (all of them, not only the first

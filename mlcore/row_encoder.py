@@ -5,14 +5,18 @@ gives the same numbers and the same problems as Encoder.transform/check on a one
 from __future__ import annotations
 
 import math
-from datetime import datetime
+import re
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import numpy as np
 
 from .encoder import (GAP_MESSAGE, MISSING_LEVEL, OTHER_LEVEL, ColumnEncoding, Encoder,
                       Problem, far_bounds, far_message, not_a_number, unseen_message)
+from .schema import ISO_DATE
 from .table import is_missing
+
+DATE = re.compile(ISO_DATE)
 
 
 def cell_text(value: Any) -> str | None:
@@ -38,11 +42,14 @@ def _number(text: str) -> float | None:
 
 
 def date_parts(text: str | None) -> dict[str, float]:
-    """year, month, weekday (0 = Monday) and hour of an ISO 8601 date, NaN when it is none."""
+    """year, month, weekday (0 = Monday) and hour of an ISO 8601 date (in UTC when it has
+    an offset), NaN when it is none: schema.datetime_values' rule for one cell."""
     try:
-        when = datetime.fromisoformat(text) if text else None
+        when = datetime.fromisoformat(text) if text and DATE.match(text) else None
     except ValueError:
         when = None
+    if when is not None and when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
     if when is None:
         return {"year": math.nan, "month": math.nan, "weekday": math.nan, "hour": math.nan}
     return {"year": when.year, "month": when.month, "weekday": when.weekday(),

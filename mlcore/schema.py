@@ -26,6 +26,9 @@ DATETIME_PARTS = ("year", "month", "weekday", "hour")
 SAMPLE = 1000            # values looked at to guess datetimes and free text
 TARGET_NAMES = {"label", "labels", "class", "classes", "target", "species", "outcome", "y",
                 "diagnosis", "survived", "churn", "result", "category", "grade", "response"}
+# the date forms both date parsers (pandas for columns, datetime.fromisoformat for one row) read
+ISO_DATE = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2})?$")
 NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"  # what Arrow casts
 ID_NAMES = re.compile(r"(^|[_\s.-])(id|key|index|uuid|guid)$|ID$", re.IGNORECASE)
 
@@ -120,9 +123,27 @@ def numeric_values(series: pd.Series) -> pd.Series:
                      name=series.name, dtype=float)
 
 
+def as_numbers(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The frame with each numeric feature column parsed to float64 once (every later step
+    reads it without parsing again), where every present cell is a number; a column with a
+    bad cell stays text, so the encoder's check still names its line."""
+    typed = {}
+    for spec in schema.features:
+        if spec.kind == "numeric" and spec.name in frame.columns:
+            column = frame[spec.name]
+            values = numeric_values(column)
+            if not (column.notna() & values.isna()).any():
+                typed[spec.name] = values
+    return _replaced(frame, typed)
+
+
 def datetime_values(series: pd.Series) -> pd.Series:
-    """Parse ISO 8601 dates and times ('2024-03-05', '2024-03-05 14:07:00'); others NaT."""
-    return pd.to_datetime(series.astype(object), format="ISO8601", errors="coerce")
+    """Parse ISO 8601 dates and times ('2024-03-05', '2024-03-05 14:07:00+02:00', the ISO_DATE
+    forms), in UTC when an offset is given; anything else NaT."""
+    text = text_array(series)
+    dates = pc.if_else(pc.match_substring_regex(text, ISO_DATE), text, pa.scalar(None, pa.string()))
+    return pd.to_datetime(pd.Series(dates.to_numpy(zero_copy_only=False), index=series.index,
+                                    dtype=object), format="ISO8601", errors="coerce", utc=True)
 
 
 def datetime_parts(series: pd.Series) -> dict[str, np.ndarray]:
@@ -228,11 +249,11 @@ def check_label(series: pd.Series, spec: ColumnSpec | None = None,
         raise TableError(f"'{name}' has {distinct:,} distinct numeric values: it looks like a "
                          "number to predict, not a class; choose another column or bin it "
                          "into K classes (--bins K, or 'Bin into classes' on the Data page)",
-                         source, None, name)
+                         source)
     what = ("it looks like an identifier or a timestamp, not a class"
             if distinct > 0.5 * len(present) else f"a classifier needs at most {MAX_CLASSES}")
     raise TableError(f"'{name}' has {distinct:,} distinct values in {len(present):,} rows: "
-                     f"{what}; choose another column", source, None, name)
+                     f"{what}; choose another column", source)
 
 
 def quantile_bins(series: pd.Series, k: int) -> list[float]:
@@ -240,6 +261,9 @@ def quantile_bins(series: pd.Series, k: int) -> list[float]:
     if not 2 <= k <= MAX_CLASSES:
         raise SchemaError(f"bins must be between 2 and {MAX_CLASSES} (got {k})")
     values = numeric_values(series).dropna()
+    if len(values) < series.notna().sum():
+        raise SchemaError(f"'{series.name}' holds text, not numbers, so it cannot be binned; "
+                          "its values are classes already")
     if values.empty or values.nunique() < 2:
         raise SchemaError(f"'{series.name}' needs at least two different numbers to be binned")
     edges = np.unique(np.quantile(values.to_numpy(), np.linspace(0, 1, k + 1)))
@@ -266,7 +290,17 @@ def with_bins(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     if not spec.bins or spec.name not in frame.columns or \
             frame[spec.name].dropna().isin(bin_names(spec.bins)).all():
         return frame  # not binned, no label here, or binned already
-    return frame.assign(**{spec.name: binned(frame[spec.name], spec.bins)})
+    return _replaced(frame, {spec.name: binned(frame[spec.name], spec.bins)})
+
+
+def _replaced(frame: pd.DataFrame, columns: dict[str, pd.Series]) -> pd.DataFrame:
+    """A shallow copy of `frame` with some columns replaced (any column name, even 'self')."""
+    if not columns:
+        return frame
+    out = frame.copy(deep=False)
+    for name, values in columns.items():
+        out[name] = values
+    return out
 
 
 def class_order(values: list[str]) -> list[str]:
@@ -342,7 +376,10 @@ def validate(frame: pd.DataFrame, schema: Schema, source: str | None = None) -> 
                          f"{'es' if classes != 1 else ''}; a classifier needs at least 2",
                          source, None, label)
     if not schema.features:
-        raise SchemaError("choose at least one feature column")
+        left_out = [f"'{c.name}' ({c.note})" for c in schema.columns if c.role == "ignore"]
+        raise SchemaError("choose at least one feature column" + (
+            f": {'; '.join(left_out[:3])} {'was' if len(left_out) == 1 else 'were'} left out"
+            if left_out else ""))
     for spec in schema.features:
         _validate_feature(frame[spec.name], spec, source)
 

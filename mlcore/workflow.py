@@ -18,7 +18,7 @@ from .encoder import Encoder, Problem
 from .errors import SchemaError, TableError
 from .metrics import Report, evaluate, stored_metrics
 from .model import ModelConfig, build_model
-from .schema import Schema, check_encoding_size, validate, with_bins
+from .schema import Schema, as_numbers, check_encoding_size, validate, with_bins
 from .split import stratified_split
 from .table import Limits, ReadOptions, Table, read_table
 from .training import EpochStats, History, TrainConfig, TrainData, train
@@ -71,13 +71,15 @@ def prepare(frame: pd.DataFrame, schema: Schema, test_frame: pd.DataFrame | None
     if validation_fraction:
         parts["train"], parts["validation"] = stratified_split(
             train_rows, schema.label, validation_fraction, seed + 1)
+    typed = {name: as_numbers(rows, schema) for name, rows in parts.items()}
     fitted = encoder is None
-    encoder = encoder or Encoder.fit(parts["train"], schema, scaling)
-    unseen = {name: "error" if fitted and name == "train" else "zeros" for name in parts}
-    warnings = [p for name in parts if unseen[name] == "zeros"
-                for p in encoder.check(parts[name], unknown="zeros")]
-    arrays = {name: (encoder.transform(rows, unseen[name]), encoder.encode_labels(rows))
-              for name, rows in parts.items()}
+    encoder = encoder or Encoder.fit(typed["train"], schema, scaling)
+    arrays, warnings = {}, []
+    for name, rows in typed.items():
+        unseen = "error" if fitted and name == "train" else "zeros"
+        X, problems = encoder.checked(rows, unseen)
+        arrays[name] = (X, encoder.encode_labels(rows))
+        warnings += problems if unseen == "zeros" else []
     return Prepared(schema, encoder, parts, arrays, warnings)
 
 

@@ -79,7 +79,8 @@ def test_fifty_thousand_distinct_strings_stay_small(tmp_path):
     at = page_with((name, data))
     dataset = at.session_state["dataset"]
     assert dataset.schema.column("name").role == "ignore"  # an identifier, not 50k columns
-    assert "choose at least one feature column" in at.error[0].value
+    assert "choose at least one feature column: 'name' (" in at.error[0].value
+    assert "looks like an identifier) was left out" in at.error[0].value
     kind = widget(at.selectbox, "Column to predict")
     assert kind.value == "group"
 

@@ -42,7 +42,9 @@ VALUES = {"units": ["12.5", " 40 ", "", "NA", "abc", "1e9", 7, 3.0, float("nan")
           "sex": ["M", "F", "x", "", None, " m"],
           "town": ["oslo", "rome", "paris", "", "?", None],
           "shop": ["s1", "s2", "s250", "never", "", None],
-          "when": ["2024-03-05T14:22:10", "2023-12-31", "soon", "", None, "2024-02-29 06:00"]}
+          "when": ["2024-03-05T14:22:10", "2023-12-31", "soon", "", None, "2024-02-29 06:00",
+                   "2024-03-05T23:30:00-02:00", "2024-03-01T10:00:00Z", "2024-03", "2024-3-5",
+                   "2024-W10-2", "2024-02-30", "2024-03-05T14:22:10.123456"]}
 
 
 def _rows(count: int = 300, seed: int = 0) -> list[dict]:
@@ -91,5 +93,7 @@ def test_cell_text_and_date_parts_follow_the_reader():
     parts = date_parts("2024-03-05T14:22:10")
     assert parts == {"year": 2024, "month": 3, "weekday": 1, "hour": 14}
     assert all(np.isnan(v) for v in date_parts("soon").values())
+    assert date_parts("2024-03-05T23:30:00-02:00") == {"year": 2024, "month": 3, "weekday": 2,
+                                                       "hour": 1}  # in UTC
     frame = pd.DataFrame({"when": ["2024-03-05T14:22:10"]})
     assert {k: float(v[0]) for k, v in datetime_parts(frame["when"]).items()} == parts

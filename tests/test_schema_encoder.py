@@ -280,3 +280,12 @@ def test_missing_category_without_a_missing_level_is_a_warning():
     assert [(p.row, p.column, p.severity) for p in problems] == [(1, "state", "warning")]
     assert "encoded as all zeros" in problems[0].message
     assert encoder.transform(new)[0, 2:5].tolist() == [0, 0, 0]
+
+
+def test_datetimes_with_different_offsets_are_read_in_utc():
+    from mlcore.schema import datetime_parts, infer_column
+    when = pd.Series(["2024-03-01T10:00:00+02:00", "2024-03-02T10:00:00+01:00",
+                      "2024-03-03T10:00:00Z", "2024-03-04T10:00:00"] * 10, name="when",
+                     dtype="str")
+    assert infer_column(when).kind == "datetime"
+    assert datetime_parts(when)["hour"][:4].tolist() == [8.0, 9.0, 10.0, 10.0]
