@@ -387,7 +387,7 @@ def test_real_shaped_uploads_on_the_data_page(page: Page, tmp_path):
     price = tmp_path / "diamonds.csv"
     GENERATORS["price"](price, 5000)
     page.locator("input[type=file]").first.set_input_files(str(price))
-    expect(page.get_by_text("5,000 rows × 11 columns")).to_be_visible()
+    expect(page.get_by_text("5,000 rows × 11 columns · comma-separated")).to_be_visible()
     choose(page, "Column to predict (the label)", "price")
     expect(page.get_by_text("it looks like a number to predict, not a class")).to_be_visible()
     shot(page, "9-data-price-refused")
