@@ -154,22 +154,22 @@ def datetime_parts(series: pd.Series) -> dict[str, np.ndarray]:
 
 
 def infer_column(series: pd.Series) -> ColumnSpec:
-    """Guess the role and kind of one column from its values, with the reason."""
+    """Guess the role and kind of one column from its values, with the reason. Numbers are
+    judged without counting every distinct value where a sample settles it (1M rows)."""
     name = str(series.name)
     present = series.dropna()
-    counts = present.value_counts()
-    distinct, n = len(counts), len(present)
-    if distinct == 0:
+    n = len(present)
+    if n == 0:
         return ColumnSpec(name, "ignore", "numeric", "empty: every value is missing")
+    sample = present.iloc[:: max(1, n // SAMPLE)].iloc[:SAMPLE]
+    if numeric_values(sample).notna().all() and (numbers := numeric_values(present)).notna().all():
+        return _numeric_column(name, numbers, sample)
+    counts = present.value_counts()
+    distinct = len(counts)
     if distinct == 1:
         return ColumnSpec(name, "ignore", "categorical", f"constant: always '{counts.index[0]}'")
-    values = pd.Series(counts.index, dtype=series.dtype)
-    if numeric_values(values.iloc[:SAMPLE]).notna().all() and \
-            (numbers := numeric_values(values)).notna().all():  # a sample first: text is quick
-        return _numeric_column(name, numbers, distinct, n, present)
     if distinct == 2:
         return ColumnSpec(name, "feature", "binary", "two values: encoded -1/+1")
-    sample = present.iloc[:: max(1, n // SAMPLE)].iloc[:SAMPLE]
     if _looks_like_datetime(sample):
         ends = pc.min_max(text_array(present))  # ISO 8601 text sorts as its dates do
         when = datetime_values(pd.Series([ends["min"].as_py(), ends["max"].as_py()]))
@@ -192,13 +192,20 @@ def infer_column(series: pd.Series) -> ColumnSpec:
     return ColumnSpec(name, "feature", "categorical", f"{distinct} categories: one-hot")
 
 
-def _numeric_column(name: str, numbers: pd.Series, distinct: int, n: int,
-                    present: pd.Series) -> ColumnSpec:
+def _numeric_column(name: str, numbers: pd.Series, sample: pd.Series) -> ColumnSpec:
+    """A numeric column's kind; its distinct values are counted only when the sample has
+    few of them or the column may be an id (whole numbers, counting up or named like one)."""
+    n = len(numbers)
     integers = bool((numbers == numbers.round()).all())
+    few = sample.nunique() <= FEW_LEVELS
+    may_be_id = integers and n >= 20 and (ID_NAMES.search(name) is not None
+                                         or numbers.is_monotonic_increasing)
+    distinct = int(numbers.nunique()) if few or may_be_id else FEW_LEVELS + 1
+    if distinct == 1:
+        return ColumnSpec(name, "ignore", "categorical", f"constant: always '{sample.iloc[0]}'")
     if distinct == 2:
         return ColumnSpec(name, "feature", "binary", "two values: encoded -1/+1")
-    if integers and distinct == n and n >= 20 and (
-            ID_NAMES.search(name) or numeric_values(present).is_monotonic_increasing):
+    if may_be_id and distinct == n:
         return ColumnSpec(name, "ignore", "numeric",
                           "a different whole number on every row: looks like an identifier")
     if integers and distinct <= FEW_LEVELS:
@@ -218,7 +225,7 @@ def guess_label(frame: pd.DataFrame, columns: list[ColumnSpec]) -> str:
     """A column named like a target with 2..MAX_CLASSES values, else the last such column;
     SchemaError (asking for one) when no column looks like a class."""
     usable = [c for c in columns if c.kind in ("categorical", "binary", "numeric")
-              and c.role != "ignore" and 2 <= _distinct(frame[c.name]) <= MAX_CLASSES]
+              and c.role != "ignore" and 2 <= _few_distinct(frame[c.name]) <= MAX_CLASSES]
     named = [c for c in usable if re.sub(r"[^a-z]", "", c.name.lower()) in TARGET_NAMES]
     if named:
         return named[0].name
@@ -228,6 +235,14 @@ def guess_label(frame: pd.DataFrame, columns: list[ColumnSpec]) -> str:
             return c.name
     raise SchemaError("no column looks like a label (a name such as label, class or target, "
                       f"or 2 to {MAX_CLASSES} distinct values); choose the column to predict")
+
+
+def _few_distinct(series: pd.Series) -> int:
+    """The distinct values, counted only when a sample has at most MAX_CLASSES of them
+    (else MAX_CLASSES + 1): a label candidate is judged without hashing a million floats."""
+    present = series.dropna()
+    sample = present.iloc[:: max(1, len(present) // SAMPLE)].iloc[:SAMPLE]
+    return _distinct(present) if _distinct(sample) <= MAX_CLASSES else MAX_CLASSES + 1
 
 
 def _distinct(series: pd.Series) -> int:
