@@ -22,12 +22,23 @@ Variants (numbers in docs/benchmarks.md):
   manual     combined + a hand-written backward for Linear/activation stacks with
              cross-entropy (no autograd graph; a prototype: no dropout, tanh/relu only)
   manual_fstep  manual + fstep
-  mlcore     mlcore.training.train itself, a fresh run of the block's epochs each block
+  autograd   mlcore.training.train through autograd (training.ENGINE = "autograd": the
+             `combined` loop, as train() ran before the hand-written engine), a fresh run
+             of the block's epochs each block
+  mlcore     mlcore.training.train itself (mlcore.fast_engine for these networks), a
+             fresh run of the block's epochs each block
+
+--breakdown prints where a whole train() run's time goes instead, for both engines:
+the autograd loop line by line (per-epoch shuffle and X[order] gather, slicing, forward,
+loss, grads to None, backward, optimizer.step(), the per-batch appends, the per-epoch
+reduction) and the hand-written engine by phase (setup, per-epoch shuffle, batches,
+per-epoch loss and accuracy).
 
 Run from the repository root:
   .venv/bin/python bench/train_variants.py --scenario small --blocks 15
   .venv/bin/python bench/train_variants.py --scenario large --blocks 7
   .venv/bin/python bench/train_variants.py --scenario small --full --blocks 3  # whole runs
+  .venv/bin/python bench/train_variants.py --scenario large --breakdown
 """
 from __future__ import annotations
 
@@ -45,8 +56,10 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mlcore.training as training  # noqa: E402
+from mlcore import fast_engine  # noqa: E402
 from mlcore.model import build_model, loss_function  # noqa: E402
-from mlcore.training import TrainConfig, TrainData, train  # noqa: E402
+from mlcore.training import TrainConfig, TrainData, _predicted, make_optimizer, train  # noqa: E402
 from train_speed import SCENARIOS, RowDataset, make_data  # noqa: E402
 
 VARIANTS = {
@@ -60,6 +73,7 @@ VARIANTS = {
     "manual": dict(fused=True, grad_none=True, stash=True, permute=True, manual=True),
     "manual_fstep": dict(fused=True, grad_none=True, stash=True, permute=True, manual=True,
                          fstep=True),
+    "autograd": None,
     "mlcore": None,
 }
 ACT_FWD = {"tanh": torch.tanh, "relu": torch.relu}
@@ -194,18 +208,112 @@ def functional_step(optimizer: torch.optim.Optimizer):
 
 
 class Mlcore:
-    """mlcore.training.train, timed as a whole run of `epochs` epochs per block."""
+    """mlcore.training.train, timed as a whole run of `epochs` epochs per block, with
+    training.ENGINE set to `engine` ("auto": the hand-written engine; "autograd")."""
 
-    def __init__(self, sc: dict, X, y, epochs: int) -> None:
-        self.sc, self.X, self.y, self.epochs = sc, X, y, epochs
+    def __init__(self, sc: dict, X, y, epochs: int, engine: str = "auto") -> None:
+        self.sc, self.X, self.y, self.epochs, self.engine = sc, X, y, epochs, engine
         self.steps = epochs * -(-len(X) // sc["opt"]["batch_size"])
 
     def epoch(self) -> int:  # one call = the whole block
         sc = self.sc
         model = build_model(self.X.shape[1], sc["classes"], sc["model"], seed=1)
         config = TrainConfig(epochs=self.epochs, threads=1, device="cpu", **sc["opt"])
-        self.loss = train(model, TrainData(self.X, self.y), config).last.train_loss
+        training.ENGINE = self.engine
+        try:
+            self.loss = train(model, TrainData(self.X, self.y), config).last.train_loss
+        finally:
+            training.ENGINE = "auto"
         return self.steps
+
+
+def breakdown(sc: dict, X, y, epochs: int, repeat: int = 3) -> None:
+    """Print where a train() run's time goes, for both engines: wall seconds (the clock is
+    read ~10 times a step, so CPU time's costlier clock would distort more), best run of
+    `repeat`."""
+    steps = epochs * -(-len(X) // sc["opt"]["batch_size"])
+
+    def show(title: str, parts: dict[str, float]) -> None:
+        total = sum(parts.values())
+        print(f"{title}: {total:.3f} s, {total / steps * 1e6:.1f} us per step")
+        for name, seconds in parts.items():
+            print(f"  {name:<38} {seconds:8.4f} s {seconds / steps * 1e6:8.1f} us/step "
+                  f"{100 * seconds / total:5.1f}%")
+
+    best: dict[str, float] = {}
+    for _ in range(repeat):  # the autograd loop of mlcore.training._Autograd, timed by line
+        parts: dict[str, float] = {}
+
+        def tick(name: str, since: float) -> float:
+            now = time.perf_counter()
+            parts[name] = parts.get(name, 0.0) + now - since
+            return now
+
+        model = build_model(X.shape[1], sc["classes"], sc["model"], seed=1)
+        config = TrainConfig(epochs=epochs, threads=1, device="cpu", **sc["opt"])
+        optimizer, params = make_optimizer(model, config), list(model.parameters())
+        order_rng, size, n = torch.Generator().manual_seed(1), config.batch_size, len(X)
+        model.train()
+        for _ in range(epochs):
+            t = time.perf_counter()
+            order = torch.randperm(n, generator=order_rng)
+            t = tick("randperm", t)
+            X_epoch, y_epoch = X[order], y[order]
+            t = tick("X[order], y[order] (per epoch)", t)
+            losses, outputs = [], []
+            for i in range(0, n, size):
+                xb, yb = X_epoch[i:i + size], y_epoch[i:i + size]
+                t = tick("slices", t)
+                logits = model(xb)
+                t = tick("forward", t)
+                loss = loss_function(logits, yb)
+                t = tick("loss", t)
+                for p in params:
+                    p.grad = None
+                t = tick("grads to None", t)
+                loss.backward()
+                t = tick("backward", t)
+                optimizer.step()
+                t = tick("optimizer.step() (fused)", t)
+                losses.append(loss.detach() * len(xb))
+                outputs.append(logits.detach())
+                t = tick("losses/outputs.append", t)
+            torch.stack(losses).sum().item()
+            (_predicted(torch.cat(outputs)) == y_epoch).sum().item()
+            tick("per-epoch stack, cat, softmax, argmax", t)
+        if not best or sum(parts.values()) < sum(best.values()):
+            best = parts
+    show(f"autograd engine, {steps} steps", best)
+
+    best = {}
+    names = {"__init__": "setup (buffers, flat parameters)", "shuffle": "shuffle (per epoch)",
+             "run": "batches", "finish_epoch": "loss and accuracy (per epoch)"}
+    originals = {name: getattr(fast_engine.Engine, name) for name in names}
+    for _ in range(repeat):
+        parts = {}
+
+        def timed(name):
+            def wrapper(*args, **kwargs):
+                t = time.perf_counter()
+                result = originals[name](*args, **kwargs)
+                parts[names[name]] = parts.get(names[name], 0.0) + time.perf_counter() - t
+                return result
+            return wrapper
+
+        for name in names:
+            setattr(fast_engine.Engine, name, timed(name))
+        try:
+            model = build_model(X.shape[1], sc["classes"], sc["model"], seed=1)
+            config = TrainConfig(epochs=epochs, threads=1, device="cpu", **sc["opt"])
+            t = time.perf_counter()
+            train(model, TrainData(X, y), config)
+            parts["rest of train()"] = time.perf_counter() - t - sum(parts.values())
+        finally:
+            for name, original in originals.items():
+                setattr(fast_engine.Engine, name, original)
+        if not best or sum(parts.values()) < sum(best.values()):
+            best = parts
+    show(f"hand-written engine (mlcore.fast_engine), {steps} steps", best)
 
 
 class Baseline:
@@ -243,6 +351,8 @@ def main() -> None:
                    help="each block is a whole train_speed run (all rows and epochs)")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help="comma-separated subset of: " + ", ".join(VARIANTS))
+    p.add_argument("--breakdown", action="store_true",
+                   help="where a whole train() run's time goes, both engines (all rows)")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(1)
@@ -252,11 +362,17 @@ def main() -> None:
     if args.full:
         rows, epochs = sc["rows"], sc["epochs"]
     X, y = make_data(sc["rows"], sc["features"], sc["classes"])
+    if args.breakdown:
+        train(build_model(X.shape[1], sc["classes"], sc["model"]), TrainData(X[:100], y[:100]),
+              TrainConfig(epochs=1, device="cpu", **sc["opt"]))  # warm-up
+        breakdown(sc, X, y, sc["epochs"])
+        return
     X, y = X[:rows], y[:rows]
     names = args.variants.split(",")
     runners = {"baseline": Baseline(sc, X, y)}
     for k in names:
-        runners[k] = Mlcore(sc, X, y, epochs) if k == "mlcore" else Loop(sc, X, y, **VARIANTS[k])
+        runners[k] = Mlcore(sc, X, y, epochs, "auto" if k == "mlcore" else "autograd") \
+            if VARIANTS[k] is None else Loop(sc, X, y, **VARIANTS[k])
     for r in runners.values():  # warm-up
         r.epoch()
     cpu = {k: [] for k in runners}

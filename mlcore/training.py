@@ -1,7 +1,16 @@
 """The training loop: tensors on the device, batches by slicing a seeded permutation.
 
-Progress leaves through `on_epoch`; a `threading.Event` stops it cleanly; checkpoints every
-N epochs (and after the last) hold everything needed for a resumed run to be bit-identical to an unbroken one.
+Progress leaves through `on_epoch` (and, inside long epochs, `on_batch`); a
+`threading.Event` stops it cleanly; checkpoints every N epochs (and after the last) hold
+everything needed for a resumed run to be bit-identical to an unbroken one.
+
+Two engines run the same shuffles. The networks build_model makes, on the CPU with
+make_optimizer's fused optimizers, train with the hand-written forward and backward pass of
+mlcore.fast_engine (no autograd graph, ~15 kernels per batch, one fused optimizer kernel
+over all parameters, the epoch's loss and accuracy from one logits buffer); anything else
+(another device, a model of other layers) trains through autograd and optimizer.step().
+Their gradients agree to float rounding, not bit for bit. Timings: docs/benchmarks.md,
+"Training speed".
 """
 from __future__ import annotations
 
@@ -18,7 +27,10 @@ from .checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 from .device import describe_device, resolve_device
 from .decision import decide
 from .errors import ResumeError
+from .fast_engine import Engine
 from .model import loss_function, set_dropout_generator, to_probabilities
+
+ENGINE = "auto"  # "auto": fast_engine where it applies; "autograd": autograd always
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
@@ -137,10 +149,15 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
           on_epoch: Callable[[EpochStats], None] | None = None,
           stop: threading.Event | None = None,
           checkpoint_dir: Path | str | None = None,
-          resume: Path | str | None = None, fingerprint: dict | None = None) -> History:
+          resume: Path | str | None = None, fingerprint: dict | None = None,
+          on_batch: Callable[[int, int, int], None] | None = None,
+          progress_every_s: float = 0.5) -> History:
     """Train `model` in place and return its History (best weights restored after an
     early stop; what was learned kept after a user stop). `fingerprint` (see
-    checkpoint.fingerprint) goes into every checkpoint and must match the one in `resume`."""
+    checkpoint.fingerprint) goes into every checkpoint and must match the one in `resume`.
+    `on_batch(epoch, rows_done, rows_total)` reports progress inside an epoch, at most once
+    per `progress_every_s` seconds (checked between batches, or groups of batches of at
+    most ~16k rows)."""
     if config.patience and data.eval_name != "validation":
         raise ValueError("early stopping needs a validation set (set a validation fraction)")
     if resume is not None and fingerprint is None:
@@ -163,56 +180,42 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
     if resume is not None:
         start = _restore(load_checkpoint(resume), Path(resume).name, fingerprint, model,
                          optimizer, order_rng, dropout_rng, history, best, config)
-    n, size = len(X), config.batch_size
-    params = list(model.parameters())
-    began = time.perf_counter()
+    engine = (Engine.build(model, optimizer, X, y, config.batch_size, dropout_rng)
+              if ENGINE == "auto" else None) or \
+        _Autograd(model, optimizer, X, y, config.batch_size)
+    n = len(X)
+    began = reported = time.perf_counter()
     model.train()
-    for epoch in range(start + 1, config.epochs + 1):
-        # shuffle once per epoch, then take contiguous slices: no gather per batch
-        order = torch.randperm(n, generator=order_rng).to(device)
-        X_epoch, y_epoch = X[order], y[order]
-        losses, outputs = [], []  # reduced once per epoch, not with small ops per batch
-        for i in range(0, n, size):
-            xb, yb = X_epoch[i:i + size], y_epoch[i:i + size]
-            logits = model(xb)
-            loss = loss_function(logits, yb)
-            for p in params:
-                p.grad = None
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach() * len(xb))
-            outputs.append(logits.detach())
-            if stop is not None and stop.is_set():
-                history.stopped = "user"
+    try:
+        for epoch in range(start + 1, config.epochs + 1):
+            engine.shuffle(torch.randperm(n, generator=order_rng).to(device))
+            for first in range(0, engine.batches, engine.group):
+                engine.run(first, min(first + engine.group, engine.batches))
+                if stop is not None and stop.is_set():
+                    history.stopped = "user"
+                    break
+                if on_batch is not None and time.perf_counter() - reported >= progress_every_s:
+                    on_batch(epoch, min((first + engine.group) * config.batch_size, n), n)
+                    reported = time.perf_counter()
+            if history.stopped:
                 break
-        if history.stopped:
-            break
-        train_loss = torch.stack(losses).sum().item() / n
-        train_accuracy = (_predicted(torch.cat(outputs)) == y_epoch).sum().item() / n
-        eval_loss = eval_accuracy = None
-        if X_eval is not None:
-            eval_loss, eval_accuracy = _measure(model, X_eval, y_eval)
-        stats = EpochStats(epoch, train_loss, train_accuracy, eval_loss, eval_accuracy,
-                           time.perf_counter() - began)
-        history.epochs.append(stats)
-        if config.patience:
-            if eval_loss < best["loss"]:
-                best.update(loss=eval_loss, epoch=epoch, bad=0,
-                            state={k: v.detach().clone() for k, v in model.state_dict().items()})
-            else:
-                best["bad"] += 1
-        if checkpoint_dir and config.checkpoint_every and (
-                epoch % config.checkpoint_every == 0 or epoch == config.epochs):
-            save_checkpoint(Path(checkpoint_dir), {
-                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "rng": {"order": order_rng.get_state(), "dropout": dropout_rng.get_state()},
-                "history": [asdict(e) for e in history.epochs], "early": best,
-                "config": config.to_dict(), "fingerprint": fingerprint})
-        if on_epoch is not None:
-            on_epoch(stats)
-        if config.patience and best["bad"] >= config.patience:
-            history.stopped = "early"
-            break
+            stats = _epoch_done(epoch, engine, model, X_eval, y_eval, began, history, best,
+                                config)
+            if checkpoint_dir and config.checkpoint_every and (
+                    epoch % config.checkpoint_every == 0 or epoch == config.epochs):
+                save_checkpoint(Path(checkpoint_dir), {
+                    "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": {"order": order_rng.get_state(), "dropout": dropout_rng.get_state()},
+                    "history": [asdict(e) for e in history.epochs], "early": best,
+                    "config": config.to_dict(), "fingerprint": fingerprint})
+            if on_epoch is not None:
+                on_epoch(stats)
+            if config.patience and best["bad"] >= config.patience:
+                history.stopped = "early"
+                break
+    finally:
+        engine.release()
     history.train_seconds = time.perf_counter() - began
     if config.patience and best["state"] is not None:
         model.load_state_dict(best["state"])
@@ -220,6 +223,66 @@ def train(model: nn.Module, data: TrainData, config: TrainConfig,
     set_dropout_generator(model, None)  # the run's generator stays with the run
     model.eval()
     return history
+
+
+def _epoch_done(epoch: int, engine, model: nn.Module, X_eval: torch.Tensor | None,
+                y_eval: torch.Tensor | None, began: float, history: History, best: dict,
+                config: TrainConfig) -> EpochStats:
+    """The epoch's stats (appended to the history) and the early-stopping bookkeeping."""
+    train_loss, train_accuracy = engine.finish_epoch()
+    eval_loss = eval_accuracy = None
+    if X_eval is not None:
+        eval_loss, eval_accuracy = _measure(model, X_eval, y_eval)
+    stats = EpochStats(epoch, train_loss, train_accuracy, eval_loss, eval_accuracy,
+                       time.perf_counter() - began)
+    history.epochs.append(stats)
+    if config.patience:
+        if eval_loss < best["loss"]:
+            best.update(loss=eval_loss, epoch=epoch, bad=0,
+                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
+        else:
+            best["bad"] += 1
+    return stats
+
+
+class _Autograd:
+    """The autograd engine, for what the hand-written one does not handle: one shuffle
+    per epoch and contiguous slices, forward, backward, optimizer.step() per batch, the
+    epoch's loss and accuracy reduced once per epoch (see docs/benchmarks.md)."""
+
+    group = 1  # batches per run() call
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, X: torch.Tensor,
+                 y: torch.Tensor, size: int) -> None:
+        self.model, self.optimizer, self.X, self.y, self.size = model, optimizer, X, y, size
+        self.params = list(model.parameters())
+        self.batches = -(-len(X) // size)
+
+    def shuffle(self, order: torch.Tensor) -> None:
+        self.X_epoch, self.y_epoch = self.X[order], self.y[order]
+        self.losses: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+
+    def run(self, first: int, last: int) -> None:
+        for i in range(first * self.size, min(last * self.size, len(self.X)), self.size):
+            xb, yb = self.X_epoch[i:i + self.size], self.y_epoch[i:i + self.size]
+            logits = self.model(xb)
+            loss = loss_function(logits, yb)
+            for p in self.params:
+                p.grad = None
+            loss.backward()
+            self.optimizer.step()
+            self.losses.append(loss.detach() * len(xb))
+            self.outputs.append(logits.detach())
+
+    def finish_epoch(self) -> tuple[float, float]:
+        n = len(self.X)
+        loss = torch.stack(self.losses).sum().item() / n
+        correct = (_predicted(torch.cat(self.outputs)) == self.y_epoch).sum().item()
+        return loss, correct / n
+
+    def release(self) -> None:
+        pass
 
 
 def _restore(state: dict, name: str, fingerprint: dict, model: nn.Module,
