@@ -207,13 +207,20 @@ def _train_phase(args: argparse.Namespace, prepared: Prepared, say) -> Run:
             say(f"  epoch {stats.epoch:>5}  loss {stats.train_loss:.4f}  "
                 f"train {stats.train_accuracy:.2%}{evaluation}")
 
+    last_said = [time.perf_counter()]
+
+    def on_batch(epoch: int, done: int, total: int) -> None:  # long epochs: every ~2 s
+        if time.perf_counter() - last_said[0] >= 2.0:
+            last_said[0] = time.perf_counter()
+            say(f"  epoch {epoch:>5}  rows {done:,} of {total:,}")
+
     n_out = model_cfg.outputs(len(enc.class_names))
     say(f"Network: {model_cfg.describe(enc.n_features, len(enc.class_names))} "
         f"{model_cfg.activation}, {'BCE on one sigmoid output' if n_out == 1 else 'cross-entropy'}"
         f"; {train_cfg.optimizer} lr {train_cfg.lr}, batch {train_cfg.batch_size}, "
         f"{train_cfg.epochs} epochs" + (f", resuming from {args.resume}" if args.resume else ""))
     run = fit(prepared, model_cfg, train_cfg, on_epoch, None,
-              checkpoint_dir if args.checkpoint_every else None, args.resume)
+              checkpoint_dir if args.checkpoint_every else None, args.resume, on_batch=on_batch)
     say(f"Trained {len(run.history.epochs)} epochs on {run.history.device} in "
         f"{run.history.train_seconds:.2f} s, {count_parameters(run.model)} parameters"
         + (f" (early stop, best epoch {run.history.best_epoch})"

@@ -96,6 +96,7 @@ class TrainingJob:
     started: float | None = None
     finished: float | None = None
     first_epoch: int = 0
+    rows: tuple[int, int, int] | None = None  # (epoch, rows done, rows) inside a long epoch
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _worker: _Worker | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -139,10 +140,21 @@ class TrainingJob:
 
     @property
     def progress(self) -> float:
-        """Fraction of this run's epochs done."""
+        """Fraction of this run's epochs done, counting the rows done of the epoch under way."""
         total = self.train_config.epochs - self.first_epoch
         done = (self.epochs[-1].epoch - self.first_epoch) if self.epochs else 0
+        if self.rows is not None and self.rows[0] == done + self.first_epoch + 1:
+            done += self.rows[1] / max(1, self.rows[2])
         return min(1.0, done / total) if total > 0 else 1.0
+
+    @property
+    def where(self) -> str:
+        """'epoch 3 of 10', plus the rows done of the epoch under way when it is long."""
+        epoch = self.epochs[-1].epoch if self.epochs else self.first_epoch
+        text = f"epoch {epoch} of {self.train_config.epochs}"
+        if self.state == "running" and self.rows is not None and self.rows[0] == epoch + 1:
+            text += f" · rows {self.rows[1]:,} of {self.rows[2]:,} in epoch {self.rows[0]}"
+        return text
 
     @property
     def eta(self) -> float | None:
@@ -189,6 +201,9 @@ class TrainingJob:
                     break
                 continue
             kind, value = message
+            if kind == "batch":
+                self.rows = value
+                continue
             if kind != "epoch":
                 self.finished = time.perf_counter()
             if kind == "epoch":

@@ -51,7 +51,7 @@ def main(fd: int) -> None:
         return
     try:
         run = fit(**job, on_epoch=lambda stats: send(conn, ("epoch", stats)),
-                  stop=RemoteStop(conn))
+                  on_batch=lambda *rows: send(conn, ("batch", rows)), stop=RemoteStop(conn))
         send(conn, ("done", run))
     except StudioError as err:
         send(conn, ("failed", str(err)))

@@ -97,10 +97,12 @@ def fit(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig
         on_epoch: Callable[[EpochStats], None] | None = None,
         stop: threading.Event | None = None, checkpoint_dir: Path | str | None = None,
         resume: Path | str | None = None,
-        initial_state: dict[str, torch.Tensor] | None = None) -> Run:
+        initial_state: dict[str, torch.Tensor] | None = None,
+        on_batch: Callable[[int, int, int], None] | None = None) -> Run:
     """Build the network (from `initial_state`'s weights when continuing a saved model),
     train it (checking that `resume` was trained for these settings and rows), evaluate
-    every part and bundle the result."""
+    every part and bundle the result. `on_batch(epoch, rows_done, rows_total)` reports
+    progress inside long epochs (see training.train)."""
     encoder = prepared.encoder
     model = build_model(encoder.n_features, len(encoder.class_names), model_config,
                         seed=train_config.seed)
@@ -108,7 +110,8 @@ def fit(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig
         model.load_state_dict(initial_state)
     history = train(model, prepared.train_data(), train_config, on_epoch, stop,
                     checkpoint_dir, resume,
-                    fingerprint(prepared.schema, encoder, model_config, train_config))
+                    fingerprint(prepared.schema, encoder, model_config, train_config),
+                    on_batch)
     model.cpu()
     return finish(model, history, prepared, model_config, train_config)
 

@@ -186,9 +186,8 @@ def live() -> None:
     if current.state == "queued":
         st.info(f"Waiting for a free training slot (place {current.queue_position} in the "
                 "queue); the server trains a few models at a time.")
-    epoch = current.epochs[-1].epoch if current.epochs else 0
     eta = current.eta
-    st.progress(current.progress, text=f"Epoch {epoch} of {current.train_config.epochs} · "
+    st.progress(current.progress, text=f"{current.where.capitalize()} · "
                 f"{current.elapsed:.1f} s elapsed"
                 + (f" · about {eta:.0f} s left" if eta is not None else "")
                 + f" · {current.state}")

@@ -97,3 +97,26 @@ def test_resume_job_checks_the_checkpoints_settings(prepared, tmp_path):
     assert other.state == "failed" and other.run is None
     assert other.error == ("epoch-00002.pt was trained with activation=tanh, not relu; resume "
                            "with the same settings or start a new run")
+
+
+def test_long_epochs_report_rows_inside_the_epoch():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60_000, 4)).round(3).astype(str), columns=list("abcd"))
+    frame["label"] = np.where(rng.random(60_000) < 0.5, "yes", "no")
+    job = jobs.TrainingJob(prepare(frame, infer_schema(frame)), ModelConfig(),
+                           TrainConfig(epochs=2, batch_size=1))
+    job.start()
+    seen = []
+    while job.active:
+        if job.state == "running" and job.rows is not None:
+            seen.append((job.where, job.progress))
+        time.sleep(0.05)
+    assert job.state == "done", job.error
+    inside = [(where, progress) for where, progress in seen if "rows" in where]
+    assert inside, seen[-3:]
+    where, progress = inside[0]
+    assert where.startswith("epoch 0 of 2 · rows ") and where.endswith(" in epoch 1")
+    assert 0 < progress < 0.5

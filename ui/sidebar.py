@@ -48,8 +48,7 @@ def show() -> None:
             if job.state == "queued":
                 st.markdown(f"waiting for a free slot (place {job.queue_position})")
             elif job.state == "running":
-                epoch = job.epochs[-1].epoch if job.epochs else 0
-                st.progress(job.progress, text=f"epoch {epoch} of {job.train_config.epochs}")
+                st.progress(job.progress, text=job.where)
             elif job.state == "failed":
                 st.markdown(f"failed: {job.error}")
             else:
