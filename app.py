@@ -5,8 +5,7 @@ Data -> Train -> Evaluate -> Predict -> Export.
 """
 import streamlit as st
 
-from mlcore import jobs
-from ui import sidebar
+from ui import sidebar, state
 
 st.set_page_config(page_title="Classifier Studio", page_icon=":material/neurology:",
                    layout="wide")
@@ -21,14 +20,8 @@ PAGES = [
 
 
 
-@st.cache_resource
-def warm_training_worker() -> bool:
-    """Once per server: start a spare worker so the first Train click starts at once."""
-    jobs.prewarm()
-    return True
-
-
-warm_training_worker()
+state.manager()  # once per server: the job manager (and a warm spare worker)
+state.heartbeat()
 page = st.navigation(PAGES)
 sidebar.show()
 page.run()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .training import TrainConfig
 
 FORMAT = "classifier-studio-checkpoint/1"
+KEEP = 3  # checkpoints kept per run folder, newest; older ones are deleted (disk stays bounded)
 # TrainConfig fields a resumed run must share; the others (epochs, checkpoint_every, device,
 # threads) may change
 TRAINING_SETTINGS = ("optimizer", "lr", "momentum", "batch_size", "weight_decay", "seed",
@@ -45,13 +46,16 @@ def checkpoint_path(directory: Path, epoch: int) -> Path:
 
 
 def save_checkpoint(directory: Path, state: dict) -> Path:
-    """Write `state` (must hold 'epoch') atomically as epoch-NNNNN.pt in `directory`."""
+    """Write `state` (must hold 'epoch') atomically as epoch-NNNNN.pt in `directory`, then
+    delete all but the KEEP newest checkpoints there."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(directory, state["epoch"])
     partial = path.with_suffix(".part")
     torch.save({"format": FORMAT, **state}, partial)
     partial.replace(path)
+    for old in sorted(directory.glob("epoch-*.pt"))[:-KEEP]:
+        old.unlink(missing_ok=True)
     return path
 
 

@@ -1,230 +1,394 @@
-"""Training jobs for a dashboard that serves many people at once.
+"""The job service of a dashboard that serves many people at once: one JobManager per server.
 
-Each job trains in its own worker process (`python -m mlcore.worker`, so one user's training
-neither holds the server's GIL nor sets torch's thread count for everyone) and streams its
-epochs back; a thread in the server follows it. A spare worker is kept warm. A server-wide cap on running jobs makes further jobs wait
-in a queue (a hosted demo must not train on every core for everyone).
+Every training run (and the overfit check) is a job: plain data (mlcore.tasks) that runs in
+a worker (mlcore.workers: a local process at lower CPU priority, or a Ray actor), never in
+the server. The manager keeps a first-in first-out queue, runs a few jobs at a time, streams
+their events, escalates stops (ask, then SIGTERM, then SIGKILL), enforces each job's wall
+time, and leases: a browser session that stops heartbeating loses its queued jobs, has its
+running job stopped and its folder removed. All state changes happen in `tick()`, under one
+lock, so tests drive every interleaving with fake workers and a clock of their own.
 """
 from __future__ import annotations
 
 import os
-import pickle
-import socket
-import subprocess
-import sys
+import secrets
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from enum import Enum
 from pathlib import Path
+from typing import Callable
 
 from .checkpoint import load_checkpoint
-from .model import ModelConfig
-from .training import EpochStats, TrainConfig
-from .workflow import Prepared, Run
-
-MAX_RUNNING = int(os.environ.get("STUDIO_MAX_JOBS", "2"))
-_slots = threading.BoundedSemaphore(MAX_RUNNING)
-_waiting: list["TrainingJob"] = []
-_waiting_lock = threading.Lock()
+from .errors import LimitError
+from .training import EpochStats
+from .workers import Launcher, LocalLauncher, WorkerHandle
 
 
-class _Worker:
-    """A `python -m mlcore.worker` process that has imported torch and waits for one job."""
-
-    def __init__(self) -> None:
-        ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlcore.worker", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
-        theirs.close()
-        self.conn = Connection(ours.detach())
-
-    def send(self, message: object) -> None:
-        self.conn.send_bytes(pickle.dumps(message))
-
-    def receive(self, timeout: float) -> tuple | None:
-        """The next message, or None when none came within `timeout` seconds."""
-        if not self.conn.poll(timeout):
-            return None
-        return pickle.loads(self.conn.recv_bytes())  # from our own worker process
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    EXPIRED = "expired"
 
     @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    def ended(self) -> bool:
+        return self in (JobState.FINISHED, JobState.FAILED, JobState.STOPPED, JobState.EXPIRED)
 
 
-_spare: _Worker | None = None
-_spare_lock = threading.Lock()
+@dataclass(frozen=True)
+class JobLimits:
+    """Per job: wall time, memory it may add, CPU niceness (the server stays responsive)."""
+
+    wall_s: float = 1800.0
+    memory_bytes: int | None = 4 * 2**30
+    nice: int = 10
+
+    @classmethod
+    def from_env(cls) -> JobLimits:
+        """STUDIO_JOB_WALL_S (seconds) and STUDIO_JOB_MEMORY_MB (0: no limit)."""
+        memory = float(os.environ.get("STUDIO_JOB_MEMORY_MB", 4096))
+        return cls(float(os.environ.get("STUDIO_JOB_WALL_S", 1800)),
+                   int(memory * 2**20) or None)
 
 
-def prewarm() -> None:
-    """Start a spare worker now, so the next job does not wait for a new Python to
-    import torch."""
-    global _spare
-    with _spare_lock:
-        if _spare is None or not _spare.alive:
-            _spare = _Worker()
-
-
-def _take_worker() -> _Worker:
-    """The warm spare if there is one (then start the next spare), else a new worker."""
-    global _spare
-    with _spare_lock:
-        worker, _spare = _spare, None
-    if worker is None or not worker.alive:
-        worker = _Worker()
-    prewarm()
-    return worker
+def default_slots() -> int:
+    """STUDIO_MAX_JOBS, else one job per core but one, at least one."""
+    text = os.environ.get("STUDIO_MAX_JOBS", "").strip()
+    return max(1, int(text) if text else (os.cpu_count() or 2) - 1)
 
 
 @dataclass(eq=False)
-class TrainingJob:
-    """One training run: queued, then running, then done / stopped / failed."""
+class Job:
+    """One job as pages see it; the manager alone changes it (inside tick, stop, submit)."""
 
-    prepared: Prepared
-    model_config: ModelConfig
-    train_config: TrainConfig
-    checkpoint_dir: Path | None = None
-    resume: Path | None = None
-    initial_state: dict | None = None  # weights to start from (continuing a saved model)
-    state: str = "new"
+    id: str
+    session: str
+    task: str
+    args: dict
+    total_epochs: int
+    clock: Callable[[], float] = field(repr=False)
+    first_epoch: int = 0
     epochs: list[EpochStats] = field(default_factory=list)
-    run: Run | None = None
-    error: str | None = None
+    state: JobState = JobState.QUEUED
+    position: int = 0                          # 1-based place in the queue while queued
+    rows: tuple[int, int, int] | None = None   # (epoch, rows done, rows) inside a long epoch
+    result: object | None = None               # a workflow.Run, or the overfit check's result
+    message: str | None = None                 # why it failed or stopped, in one sentence
+    submitted: float = 0.0
     started: float | None = None
     finished: float | None = None
-    first_epoch: int = 0
-    rows: tuple[int, int, int] | None = None  # (epoch, rows done, rows) inside a long epoch
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _worker: _Worker | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-
-    def start(self) -> None:
-        """Queue the job and return at once; it runs when a slot is free."""
-        self.state = "queued"
-        if self.resume is not None:
-            saved = load_checkpoint(self.resume)
-            self.first_epoch = int(saved["epoch"])
-            self.epochs[:] = [EpochStats(**e) for e in saved["history"]]
-        with _waiting_lock:
-            _waiting.append(self)
-        self._thread = threading.Thread(target=self._follow, name="studio-job", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ask the job to stop after the current batch (or to leave the queue)."""
-        self._stop.set()
-        if self._worker is not None and self._worker.alive:
-            try:
-                self._worker.send("stop")
-            except OSError:  # it has just finished
-                pass
+    log: list[tuple] = field(default_factory=list, repr=False)  # ("state", s) / ("epoch", e)
+    handle: WorkerHandle | None = field(default=None, repr=False)
+    stop_reason: str | None = field(default=None, repr=False)   # user, wall, expired
+    stop_at: float | None = field(default=None, repr=False)
+    escalated: int = field(default=0, repr=False)              # 1 terminated, 2 killed
 
     @property
     def active(self) -> bool:
-        return self.state in ("queued", "running")
+        return not self.state.ended
 
     @property
-    def queue_position(self) -> int:
-        """1-based place in the queue while waiting for a slot, else 0."""
-        with _waiting_lock:
-            return _waiting.index(self) + 1 if self in _waiting else 0
+    def prepared(self):
+        return self.args.get("prepared")
+
+    @property
+    def train_config(self):
+        return self.args.get("train_config")
 
     @property
     def elapsed(self) -> float:
         if self.started is None:
             return 0.0
-        return (self.finished or time.perf_counter()) - self.started
+        return (self.finished or self.clock()) - self.started
 
     @property
     def progress(self) -> float:
         """Fraction of this run's epochs done, counting the rows done of the epoch under way."""
-        total = self.train_config.epochs - self.first_epoch
+        total = self.total_epochs - self.first_epoch
         done = (self.epochs[-1].epoch - self.first_epoch) if self.epochs else 0
         if self.rows is not None and self.rows[0] == done + self.first_epoch + 1:
             done += self.rows[1] / max(1, self.rows[2])
-        return min(1.0, done / total) if total > 0 else 1.0
+        return min(1.0, done / total) if total > 0 else float(self.state.ended)
 
     @property
     def where(self) -> str:
         """'epoch 3 of 10', plus the rows done of the epoch under way when it is long."""
         epoch = self.epochs[-1].epoch if self.epochs else self.first_epoch
-        text = f"epoch {epoch} of {self.train_config.epochs}"
-        if self.state == "running" and self.rows is not None and self.rows[0] == epoch + 1:
+        text = f"epoch {epoch} of {self.total_epochs}"
+        if self.state == JobState.RUNNING and self.rows is not None and self.rows[0] == epoch + 1:
             text += f" · rows {self.rows[1]:,} of {self.rows[2]:,} in epoch {self.rows[0]}"
         return text
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the current pace, once an epoch of this run has finished."""
-        if self.progress == 0 or self.state != "running":
+        """Seconds left at the current pace, once some of this run is done."""
+        if self.state != JobState.RUNNING or self.progress == 0:
             return None
         return self.elapsed * (1 - self.progress) / self.progress
 
-    def _follow(self) -> None:
-        """Server-side thread: wait for a slot, start the worker, collect its events."""
-        while not _slots.acquire(timeout=0.2):
-            if self._stop.is_set():
-                self._leave_queue()
-                self.state = "stopped"
-                return
-        self._leave_queue()
-        try:
-            if self._stop.is_set():
-                self.state = "stopped"
-                return
-            self.state, self.started = "running", time.perf_counter()
-            self._run_worker()
-        finally:
-            self.finished = self.finished or time.perf_counter()
-            _slots.release()
 
-    def _run_worker(self) -> None:
-        self._worker = worker = _take_worker()
-        worker.send({"prepared": self.prepared, "model_config": self.model_config,
-                     "train_config": self.train_config, "checkpoint_dir": self.checkpoint_dir,
-                     "resume": self.resume, "initial_state": self.initial_state})
-        if self._stop.is_set():
-            worker.send("stop")
-        while True:
-            try:
-                message = worker.receive(timeout=0.2)
-            except (EOFError, OSError):
-                message = None
-            if message is None:
-                if not worker.alive:
-                    self.error = ("the training process ended unexpectedly (exit code "
-                                  f"{worker.process.returncode})")
-                    self.state = "failed"
-                    break
-                continue
-            kind, value = message
-            if kind == "batch":
-                self.rows = value
-                continue
-            if kind != "epoch":
-                self.finished = time.perf_counter()
-            if kind == "epoch":
-                self.epochs.append(value)
-            elif kind == "done":
-                self.run = value
-                self.epochs[:] = value.history.epochs
-                self.state = "stopped" if value.history.stopped == "user" else "done"
-                break
-            else:
-                self.error, self.state = value, "failed"
-                break
-        worker.conn.close()
-        worker.process.wait(timeout=30)
+def resume_point(path: Path | str) -> tuple[int, list[EpochStats]]:
+    """The epoch a checkpoint ends at and the epochs before it, to show while resuming."""
+    saved = load_checkpoint(path)
+    return int(saved["epoch"]), [EpochStats(**e) for e in saved["history"]]
 
-    def _leave_queue(self) -> None:
-        with _waiting_lock:
-            if self in _waiting:
-                _waiting.remove(self)
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the job to end (tests and scripts; pages poll instead)."""
+class JobManager:
+    """submit / get / events / stop / lease, one instance per server (no module state)."""
+
+    KEEP_ENDED = 4  # ended jobs remembered per session (their results hold models)
+
+    def __init__(self, launcher: Launcher | None = None, slots: int | None = None,
+                 per_session: int = 2, lease_s: float = 30.0, limits: JobLimits | None = None,
+                 grace_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 root: Path | None = None, tick_s: float = 0.05,
+                 background: bool = True) -> None:
+        self.launcher = launcher or LocalLauncher()
+        self.slots = slots or default_slots()
+        self.per_session, self.lease_s, self.grace_s = per_session, lease_s, grace_s
+        self.limits = limits or JobLimits.from_env()
+        self.clock = clock
+        self.root = Path(root or tempfile.mkdtemp(prefix="studio-jobs-"))
+        self._jobs: dict[str, Job] = {}
+        self._queue: list[Job] = []
+        self._leases: dict[str, float] = {}
+        self._gone: set[str] = set()   # sessions whose lease ran out, folders not yet removed
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = None
+        if background:
+            self._thread = threading.Thread(target=self._loop, args=(tick_s,),
+                                            name="studio-jobs", daemon=True)
+            self._thread.start()
+
+    # ---- the interface pages use -------------------------------------------------------
+    def submit(self, session: str, task: str, args: dict, total_epochs: int = 0,
+               first_epoch: int = 0, epochs: list[EpochStats] | None = None) -> Job:
+        """Queue a job for `session` and return it at once (it starts when a slot is free)."""
+        with self._lock:
+            self._lease(session)
+            waiting = sum(j.session == session for j in self._queue)
+            if waiting >= self.per_session:
+                raise LimitError(f"you already have {waiting} jobs waiting for a training "
+                                 "slot; wait for one to start or stop one")
+            job = Job(secrets.token_urlsafe(12), session, task, args, total_epochs,
+                      self.clock, first_epoch, list(epochs or []), submitted=self.clock())
+            job.log.append(("state", JobState.QUEUED))
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            self._forget_old(session)
+            self._positions()
+        self._wake.set()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def events(self, job_id: str, since: int = 0) -> list[tuple]:
+        """The job's state changes and epochs from position `since` on."""
+        job = self._jobs.get(job_id)
+        return list(job.log[since:]) if job else []
+
+    def stop(self, job_id: str, why: str = "user") -> None:
+        """Leave the queue, or ask the running job to stop (escalating if it does not)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                self._stop(job, why)
+        self._wake.set()
+
+    def lease(self, session: str) -> None:
+        """The session's heartbeat: it keeps its jobs and its folder for lease_s more."""
+        with self._lock:
+            self._lease(session)
+
+    def workdir(self, session: str) -> Path:
+        """A folder private to the session (checkpoints), removed when its lease runs out."""
+        folder = self.root / session
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def jobs(self, session: str) -> list[Job]:
+        return [j for j in self._jobs.values() if j.session == session]
+
+    def tick(self) -> None:
+        """One pass: leases, events from workers, limits and stops, starts, clean-up."""
+        closing = []
+        with self._lock:
+            now = self.clock()
+            self._expire(now)
+            for job in [j for j in self._jobs.values() if j.handle is not None]:
+                self._pump(job, now, closing)
+            for job in [j for j in self._jobs.values() if j.handle is not None]:
+                self._enforce(job, now)
+            self._start_queued(now)
+            self._clean()
+            self._positions()
+        for handle in closing:
+            handle.close()
+
+    def close(self) -> None:
+        """Kill every worker and remove every folder (server shutdown, tests)."""
+        self._closed = True
+        self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(5)
+        with self._lock:
+            for job in self._jobs.values():
+                if job.handle is not None:
+                    job.handle.kill()
+                    job.handle.close()
+                    job.handle = None
+        closer = getattr(self.launcher, "close", None)
+        if closer is not None:
+            closer()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ---- inside the lock ---------------------------------------------------------------
+    def _loop(self, tick_s: float) -> None:
+        while not self._closed:
+            self.tick()
+            self._wake.wait(tick_s)
+            self._wake.clear()
+
+    def _lease(self, session: str) -> None:
+        self._leases[session] = self.clock()
+        self._gone.discard(session)
+
+    def _set(self, job: Job, state: JobState, now: float | None = None) -> None:
+        job.state = state
+        job.log.append(("state", state))
+        if state.ended:
+            job.finished = self.clock() if now is None else now
+            job.rows = None
+
+    def _stop(self, job: Job, why: str) -> None:
+        if job.state == JobState.QUEUED:
+            self._queue.remove(job)
+            job.message = ("its browser session went away" if why == "expired"
+                           else "stopped before it started")
+            self._set(job, JobState.EXPIRED if why == "expired" else JobState.STOPPED)
+        elif job.state == JobState.RUNNING:
+            job.stop_reason, job.stop_at = why, self.clock()
+            self._set(job, JobState.STOPPING)
+            job.handle.request_stop()
+        elif job.state == JobState.STOPPING and why == "expired":
+            job.stop_reason = why
+
+    def _expire(self, now: float) -> None:
+        for session, seen in list(self._leases.items()):
+            if now - seen > self.lease_s:
+                del self._leases[session]
+                self._gone.add(session)
+                for job in self.jobs(session):
+                    self._stop(job, "expired")
+
+    def _pump(self, job: Job, now: float, closing: list) -> None:
+        """Read every event that has arrived; end the job on its final one or its death."""
+        while job.handle is not None:
+            try:
+                event = job.handle.poll()
+            except (EOFError, OSError):
+                event = ("gone", None)
+            if event is None:
+                if job.handle.alive():
+                    return
+                event = ("gone", None)
+            kind, value = event
+            if kind == "epoch":
+                job.epochs.append(value)
+                job.rows = None
+                job.log.append(("epoch", value))
+            elif kind == "batch":
+                job.rows = tuple(value)
+            else:
+                self._end(job, kind, value, now)
+                closing.append(job.handle)
+                job.handle = None
+
+    def _end(self, job: Job, kind: str, value: object, now: float) -> None:
+        """The one end state: from the final event (done / failed) or the worker's death."""
+        why = job.stop_reason
+        if why == "expired":
+            job.message = "its browser session went away, so it was stopped"
+            self._set(job, JobState.EXPIRED, now)
+            return
+        if why == "wall":
+            job.message = (f"it ran past its wall-time limit of {self.limits.wall_s:,.0f} s "
+                           "and was stopped")
+        if kind == "done":
+            job.result = value
+            history = getattr(value, "history", None)
+            stopped = why is not None and (history is None or history.stopped == "user")
+            if history is not None:
+                job.epochs[:] = history.epochs
+            self._set(job, JobState.STOPPED if stopped else JobState.FINISHED, now)
+        elif kind == "failed":
+            job.message = str(value)
+            self._set(job, JobState.FAILED, now)
+        elif why is not None:  # gone without a result after a stop
+            job.message = job.message or (
+                "stopped" + (", ended by force after it did not stop within "
+                             f"{self.grace_s:.0f} s" if job.escalated else ""))
+            self._set(job, JobState.STOPPED, now)
+        else:
+            job.message = ("the training process ended unexpectedly "
+                           f"({job.handle.exit_text()})")
+            self._set(job, JobState.FAILED, now)
+
+    def _enforce(self, job: Job, now: float) -> None:
+        """Wall time for running jobs; SIGTERM then SIGKILL for stops not obeyed in time."""
+        if job.state == JobState.RUNNING and now - job.started > self.limits.wall_s:
+            self._stop(job, "wall")
+        if job.state == JobState.STOPPING:
+            waited = now - job.stop_at
+            if waited > 2 * self.grace_s and job.escalated < 2:
+                job.handle.kill()
+                job.escalated = 2
+            elif waited > self.grace_s and job.escalated < 1:
+                job.handle.terminate()
+                job.escalated = 1
+
+    def _start_queued(self, now: float) -> None:
+        running = sum(j.handle is not None for j in self._jobs.values())
+        while self._queue and running < self.slots:
+            job = self._queue.pop(0)
+            try:
+                job.handle = self.launcher()
+                job.handle.start({"task": job.task, "args": job.args, "limits": {
+                    "memory_bytes": self.limits.memory_bytes, "nice": self.limits.nice}})
+            except Exception as err:  # no worker could start: the job fails, in one line
+                job.handle = None
+                job.message = f"no training worker could start: {type(err).__name__}: {err}"
+                self._set(job, JobState.FAILED, now)
+                continue
+            job.started = now
+            self._set(job, JobState.RUNNING, now)
+            running += 1
+
+    def _clean(self) -> None:
+        for session in list(self._gone):
+            mine = self.jobs(session)
+            if all(j.state.ended for j in mine):
+                shutil.rmtree(self.root / session, ignore_errors=True)
+                for j in mine:
+                    del self._jobs[j.id]
+                self._gone.discard(session)
+
+    def _forget_old(self, session: str) -> None:
+        ended = [j for j in self.jobs(session) if j.state.ended]
+        for j in ended[:-self.KEEP_ENDED]:
+            del self._jobs[j.id]
+
+    def _positions(self) -> None:
+        for j in self._jobs.values():
+            j.position = 0
+        for place, j in enumerate(self._queue, 1):
+            j.position = place

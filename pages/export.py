@@ -48,7 +48,7 @@ def import_section() -> None:
             st.rerun()  # the sidebar and the page above show the new model
     folder = state.save_dir()
     saved = sorted(p.name for p in folder.iterdir() if (p / "bundle.json").is_file()) \
-        if folder is not None and folder.is_dir() else []
+        if folder.is_dir() else []
     if saved:
         pick, go = st.columns([3, 1], vertical_alignment="bottom")
         name = pick.selectbox(f"Or load a model saved in {folder.name}/", saved,
@@ -204,33 +204,30 @@ with use_net:
 # --------------------------------------------------------------------- save on this machine
 st.subheader("Save to the models folder")
 folder = state.save_dir()
-if folder is None:
-    st.caption("Saving on the server is turned off here (STUDIO_HOSTED=1, a shared demo): "
-               "download the bundle .zip instead.")
-else:
-    st.caption(f"Writes bundle.json and model.pt into a new folder under `{folder}` on the "
-               "machine running this app (set STUDIO_SAVE_DIR to change where; "
-               "STUDIO_HOSTED=1 turns this off).")
-    default = st.session_state.setdefault(f"save_default_{current.key}",
-                                          f"{stem}-{datetime.now():%Y%m%d-%H%M%S}")
-    name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
-    name = name_col.text_input("Folder name", default, key=f"save_name_{current.key}",
-                               help="Letters, digits, dot, dash and underscore").strip()
-    if button_col.button("Save", width="stretch", key="save_button"):
-        target = folder / name
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
-            st.error("Use letters, digits, dot, dash and underscore for the folder name "
-                     "(starting with a letter or digit).")
-        elif target.exists():
-            st.error(f"`{target}` already exists; choose another name.")
+st.caption(f"Writes bundle.json and model.pt into a new folder under `{folder}` on the "
+           "machine running this app: this browser session's own folder (another "
+           "session, or this tab after a reload, does not list it); set STUDIO_SAVE_DIR "
+           "to change where.")
+default = st.session_state.setdefault(f"save_default_{current.key}",
+                                      f"{stem}-{datetime.now():%Y%m%d-%H%M%S}")
+name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+name = name_col.text_input("Folder name", default, key=f"save_name_{current.key}",
+                           help="Letters, digits, dot, dash and underscore").strip()
+if button_col.button("Save", width="stretch", key="save_button"):
+    target = folder / name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        st.error("Use letters, digits, dot, dash and underscore for the folder name "
+                 "(starting with a letter or digit).")
+    elif target.exists():
+        st.error(f"`{target}` already exists; choose another name.")
+    else:
+        try:
+            save_bundle(bundle, target)
+        except OSError as err:
+            st.error(f"Could not save to `{target}`: {err.strerror or err}")
         else:
-            try:
-                save_bundle(bundle, target)
-            except OSError as err:
-                st.error(f"Could not save to `{target}`: {err.strerror or err}")
-            else:
-                st.success(f"Saved to `{target}` (bundle.json + model.pt). Load it with "
-                           f'`load_bundle("{target}")`, or below.',
-                           icon=":material/check_circle:")
+            st.success(f"Saved to `{target}` (bundle.json + model.pt). Load it with "
+                       f'`load_bundle("{target}")`, or below.',
+                       icon=":material/check_circle:")
 
 import_section()

@@ -8,9 +8,8 @@ import torch
 from mlcore import plots
 from mlcore.checkpoint import list_checkpoints
 from mlcore.errors import LimitError, StudioError
-from mlcore.jobs import TrainingJob
+from mlcore.jobs import JobState, resume_point
 from mlcore.model import ACTIVATIONS, ModelConfig, check_size
-from mlcore.sanity import overfit_check
 from mlcore.schema import validate, with_bins
 from mlcore.training import OPTIMIZERS, TrainConfig
 from mlcore.workflow import prepare
@@ -130,11 +129,12 @@ st.markdown(f"**Network:** `{model_config.describe(n_features, n_classes)}` · "
             + " applied only when predicting")
 
 job = state.job()
-busy = job is not None and job.active
+check_job = state.job("check")
+busy = state.busy()
 
 
 def start(resume=None) -> None:
-    """Prepare the rows and start a background job (one per session)."""
+    """Prepare the rows and queue a training job (one at a time per session)."""
     try:
         with st.spinner(f"Encoding {len(data.frame):,} rows…"):
             prepared = prepare(data.frame, base.schema if base else data.schema,
@@ -142,15 +142,28 @@ def start(resume=None) -> None:
                                data.test_fraction, val_fraction if patience else 0.0,
                                data.seed, data.scaling, data.name,
                                base.encoder if base else None)
-        folder = resume.parent if resume else state.new_run_dir()
-        new_job = TrainingJob(prepared, model_config, train_config, folder, resume,
-                              base.state_dict if base else None)
-        new_job.start()
+        first, done = resume_point(resume) if resume else (0, [])
+        state.submit("job", "fit", {
+            "prepared": prepared, "model_config": model_config, "train_config": train_config,
+            "checkpoint_dir": resume.parent if resume else state.new_run_dir(),
+            "resume": resume, "initial_state": base.state_dict if base else None},
+            total_epochs=train_config.epochs, first_epoch=first, epochs=done)
     except StudioError as err:
         st.session_state["train_error"] = str(err)
         return
     st.session_state.pop("train_error", None)
-    state.set_job(new_job)
+
+
+def start_check() -> None:
+    """Queue the overfit check as a job: the server process never trains."""
+    rows = with_bins(data.frame, data.schema)
+    rows = rows.sample(min(len(rows), 2000), random_state=0)  # 32 are used: encode few
+    try:
+        state.submit("check", "overfit", {
+            "X": encoder.transform(rows, "zeros"), "y": encoder.encode_labels(rows),
+            "n_classes": n_classes, "model_config": model_config, "device": device})
+    except StudioError as err:
+        st.session_state["train_error"] = str(err)
 
 
 go, stop, check = st.columns([1, 1, 2])
@@ -158,63 +171,78 @@ if go.button("Train", type="primary", disabled=busy, width="stretch"):
     start()
     st.rerun()
 if stop.button("Stop", disabled=not busy, width="stretch"):
-    job.stop()
+    for running in (job, check_job):
+        if running is not None and running.active:
+            state.manager().stop(running.id)
 if check.button("Can it overfit 32 rows?", disabled=busy, width="stretch",
                 help="A network that cannot memorise 32 rows has a bug that more epochs "
                      "will not fix"):
-    with st.spinner("Training on 32 rows…"):
-        rows = with_bins(data.frame, data.schema)
-        rows = rows.sample(min(len(rows), 2000), random_state=0)  # 32 are used: encode few
-        result = overfit_check(encoder.transform(rows, "zeros"), encoder.encode_labels(rows),
-                               n_classes, model_config, device=device)
-    st.session_state["overfit"] = result
+    start_check()
+    st.rerun()
 if "train_error" in st.session_state:
     st.error(st.session_state["train_error"])
-if "overfit" in st.session_state:
-    result = st.session_state["overfit"]
-    (st.success if result.passed else st.warning)(result.message)
 
 
 @st.fragment(run_every=1.0 if busy else None)
 def live() -> None:
-    """Progress and curves, refreshed every second while the job runs."""
+    """Progress and curves (or the overfit check), refreshed every second while a job runs."""
+    if busy and not state.busy():
+        st.rerun()  # ended: redraw the whole page (results, sidebar)
+    check_result()
     current = state.job()
     if current is None:
         return
-    if busy and not current.active:
-        st.rerun()  # finished: redraw the whole page (results, sidebar)
-    if current.state == "queued":
-        st.info(f"Waiting for a free training slot (place {current.queue_position} in the "
+    if current.state == JobState.QUEUED:
+        st.info(f"Waiting for a free training slot (place {current.position} in the "
                 "queue); the server trains a few models at a time.")
     eta = current.eta
     st.progress(current.progress, text=f"{current.where.capitalize()} · "
                 f"{current.elapsed:.1f} s elapsed"
                 + (f" · about {eta:.0f} s left" if eta is not None else "")
-                + f" · {current.state}")
+                + f" · {current.state.value}")
     history = {"eval_name": current.prepared.eval_name,
                "epochs": [asdict(e) for e in current.epochs]}
     st.plotly_chart(plots.curves_figure(history), key="live_curves")
 
 
+def check_result() -> None:
+    """The overfit check's place: waiting, its verdict, or why it did not run."""
+    if check_job is None:
+        return
+    current = state.job("check")
+    if current.state == JobState.QUEUED:
+        st.info(f"The overfit check waits for a free training slot (place {current.position}).")
+    elif current.active:
+        st.info("Training on 32 rows…", icon=":material/hourglass_top:")
+    elif current.result is not None:
+        (st.success if current.result.passed else st.warning)(current.result.message)
+    else:
+        st.warning(f"The overfit check did not finish: {current.message}.")
+
+
 live()
 
 if job is not None and not job.active:
-    if job.state == "failed":
-        st.error(job.error)
-    elif job.run is not None:
+    run = job.result
+    if job.state in (JobState.FAILED, JobState.EXPIRED) or run is None:
+        st.error(f"Training {job.state.value}: {job.message}.")
+    else:
         state.model()  # adopt the result as the current model
-        reports = job.run.reports
-        how = {"done": "Finished", "stopped": "Stopped by you"}[job.state]
-        if job.run.history.stopped == "early":
-            how = f"Stopped early (best validation loss at epoch {job.run.history.best_epoch})"
-        st.success(f"{how} after {len(job.run.history.epochs)} epochs on "
-                   f"{job.run.history.device}. Train: {reports['train'].summary()} · "
+        reports = run.reports
+        how = "Finished" if job.state == JobState.FINISHED else "Stopped by you"
+        if job.message:
+            how = f"Stopped: {job.message}."
+        if run.history.stopped == "early":
+            how = f"Stopped early (best validation loss at epoch {run.history.best_epoch})"
+        st.success(f"{how} after {len(run.history.epochs)} epochs on "
+                   f"{run.history.device}. Train: {reports['train'].summary()} · "
                    f"Test: {reports['test'].summary()}")
         st.page_link("pages/evaluate.py", label="See the full evaluation",
                      icon=":material/analytics:")
 
-if job is not None and job.checkpoint_dir is not None and job.checkpoint_dir.exists():
-    found = list_checkpoints(job.checkpoint_dir)
+folder = job.args.get("checkpoint_dir") if job is not None else None
+if folder is not None and folder.exists():
+    found = list_checkpoints(folder)
     if found:
         st.markdown("#### Checkpoints")
         eval_name = job.prepared.eval_name

@@ -1,6 +1,8 @@
 """AppTest: the app shell, the Data page (samples, upload, bad files) and the Train page."""
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 
 import pytest
@@ -106,10 +108,18 @@ def test_upload_then_bad_file_keeps_previous_dataset():
     assert at.session_state["dataset"].name == "mine.tsv"
 
 
-def wait_for_job(at: AppTest, timeout: float = 60) -> None:
-    job = at.session_state["job"]
-    job.join(timeout)
-    assert not job.active
+def app_job(at: AppTest, slot: str = "job"):
+    """The session's job in the app's (server-wide) job manager."""
+    from ui import state
+    return state.manager().get(at.session_state[slot])
+
+
+def wait_for_job(at: AppTest, timeout: float = 60, slot: str = "job") -> None:
+    job = app_job(at, slot)
+    deadline = time.monotonic() + timeout
+    while job.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job.active, job.state
 
 
 def test_short_training_then_every_page_renders():
@@ -134,7 +144,11 @@ def test_overfit_button_gives_a_verdict():
     at = load_sample(new_app(), "students")
     at.switch_page("pages/train.py").run()
     next(b for b in at.button if b.label.startswith("Can it overfit")).click().run()
-    assert any("rows" in s.value for s in at.success) or at.warning
+    assert app_job(at, "check").task == "overfit"  # a job: the server never trains
+    wait_for_job(at, slot="check")
+    at.run()
+    assert not at.exception
+    assert any("Yes: it fits" in s.value for s in at.success), texts(at)
 
 
 def test_continue_training_an_imported_model():
@@ -159,8 +173,8 @@ def test_continue_training_an_imported_model():
     wait_for_job(at)
     at.run()
     assert not at.exception
-    job = at.session_state["job"]
-    assert job.state == "done", job.error
-    assert job.run.bundle.architecture == "6-(7)-3"
-    assert job.run.bundle.encoder.to_dict() == saved.encoder.to_dict()
-    assert job.initial_state is saved.state_dict
+    job = app_job(at)
+    assert job.state == "finished", job.message
+    assert job.result.bundle.architecture == "6-(7)-3"
+    assert job.result.bundle.encoder.to_dict() == saved.encoder.to_dict()
+    assert job.args["initial_state"] is saved.state_dict

@@ -380,21 +380,20 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
         assert fresh.session_state["model"] is imported
 
 
-def test_export_save_to_models_folder_is_configurable(people, tmp_path, monkeypatch):
+def test_saved_models_belong_to_the_session(people, tmp_path, monkeypatch):
     data, run, _ = people
     monkeypatch.setenv("STUDIO_SAVE_DIR", str(tmp_path))
-    monkeypatch.delenv("STUDIO_HOSTED", raising=False)
     at = ok(open_page("pages/export.py", data, model_of(people)))
+    mine = tmp_path / "sessions" / at.session_state["session_id"]
     at.text_input[0].set_value("people-net")
     at.button(key="save_button").click().run()
-    assert f"Saved to `{tmp_path / 'people-net'}`" in texts(ok(at), "success")
-    assert load_bundle(tmp_path / "people-net").architecture == run.bundle.architecture
+    assert f"Saved to `{mine / 'people-net'}`" in texts(ok(at), "success")
+    assert load_bundle(mine / "people-net").architecture == run.bundle.architecture
     at.button(key="save_button").click().run()
     assert "already exists" in texts(ok(at), "error")
     assert at.selectbox(key="load_saved_name").options == ["people-net"]
 
-    monkeypatch.setenv("STUDIO_HOSTED", "1")
-    at = ok(open_page("pages/export.py", data, model_of(people)))
-    assert "Saving on the server is turned off here" in texts(at, "caption")
-    assert not [b for b in at.button if b.key == "save_button"]
+    at = ok(open_page("pages/export.py", data, model_of(people)))  # another session
+    assert at.session_state["session_id"] != mine.name
+    assert not [s for s in at.selectbox if s.key == "load_saved_name"]
     assert bundle_from_zip(at.session_state["export_files"]["zip"]).class_names == ["F", "M"]

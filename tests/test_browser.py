@@ -189,7 +189,7 @@ def test_upload_train_evaluate_predict_export(page: Page, tmp_path):
     expect(page.get_by_text("435 trainable parameters")).to_be_visible()
     assert "6-(16-16)-3" in page.get_by_text("435 trainable parameters").inner_text()
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.get_by_text("Finished after 15 epochs")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Finished after 15 epochs on")).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Train: ").first).to_contain_text(
         re.compile(r"Train: \d+ of 161 correct, [\d.]+% · Test: \d+ of 39 correct"))
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
@@ -323,7 +323,7 @@ def test_saved_threshold_reaches_predict_and_the_downloaded_onnx(page: Page, tmp
     epochs.press("Enter")
     settle(page)
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.get_by_text("Finished after 20 epochs")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Finished after 20 epochs on")).to_be_visible(timeout=180_000)
 
     go(page, "Evaluate")
     slider = page.get_by_role("slider").first

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mlcore.device import describe_device, resolve_device
+from mlcore.jobs import JobState
 
 from . import state
 
@@ -42,14 +43,29 @@ def show() -> None:
                         + (f"  \ntest accuracy **{test['accuracy']:.1%}**" if test else ""))
         st.markdown("### Device")
         st.markdown(device_name())
+        follow_jobs(state.busy())
+
+
+def follow_jobs(active: bool) -> None:
+    """The job line, redrawn every second while a job runs; every 10 s otherwise, only to
+    renew the session's lease (a closed tab stops renewing it, and loses its jobs)."""
+
+    @st.fragment(run_every=1.0 if active else 10.0)
+    def follow() -> None:
+        state.heartbeat()
+        if active and not state.busy():
+            st.rerun()  # it ended: every part of the page catches up
         job = state.job()
-        if job is not None:
-            st.markdown("### Training job")
-            if job.state == "queued":
-                st.markdown(f"waiting for a free slot (place {job.queue_position})")
-            elif job.state == "running":
-                st.progress(job.progress, text=job.where)
-            elif job.state == "failed":
-                st.markdown(f"failed: {job.error}")
-            else:
-                st.markdown(f"{job.state} after {len(job.epochs)} epochs, {job.elapsed:.1f} s")
+        if job is None:
+            return
+        st.markdown("### Training job")
+        if job.state == JobState.QUEUED:
+            st.markdown(f"waiting for a free slot (place {job.position})")
+        elif job.active:
+            st.progress(job.progress, text=f"{job.where} · {job.state.value}")
+        elif job.state in (JobState.FAILED, JobState.EXPIRED):
+            st.markdown(f"{job.state.value}: {job.message}")
+        else:
+            st.markdown(f"{job.state.value} after {len(job.epochs)} epochs, {job.elapsed:.1f} s")
+
+    follow()

@@ -1,10 +1,12 @@
 """Per-browser-session state in st.session_state: the dataset, the training job and the
-current model. Nothing per-user lives in a global cache (a hosted demo serves many people)."""
+current model. Server-wide objects (the job manager, the bounded table cache) hold nothing a
+session can reach without its own ids (a hosted demo serves many people)."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
-import tempfile
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,7 +18,10 @@ import streamlit as st
 from mlcore.bundle import Bundle
 from mlcore.encoder import Encoder
 from mlcore.errors import StudioError
-from mlcore.jobs import TrainingJob
+from mlcore.budget import memory_budget
+from mlcore.cache import BoundedCache, content_key
+from mlcore.jobs import Job, JobManager
+from mlcore.workers import LocalLauncher
 from mlcore.metrics import Report
 from mlcore.predict import Predictor
 from mlcore.schema import Schema, with_bins
@@ -78,12 +83,45 @@ class ModelState:
         return Predictor(self.bundle)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_resource
+def table_cache() -> BoundedCache:
+    """Parsed uploads, server-wide: at most 16 tables and half the memory budget."""
+    return BoundedCache(max_entries=16, max_bytes=memory_budget() // 2)
+
+
 def parse_table(data: bytes, name: str, names: tuple[str, ...] | None = None,
                 options: ReadOptions = ReadOptions()) -> Table:
-    """Parse uploaded bytes once per distinct content and options (the cache keys on both)."""
-    return read_table(data, name, names=list(names) if names else None, limits=UPLOAD_LIMITS,
-                      options=options)
+    """Parse uploaded bytes once per distinct content, name and options."""
+    return table_cache().get_or_make(
+        content_key(data, name, names, options),
+        lambda: read_table(data, name, names=list(names) if names else None,
+                           limits=UPLOAD_LIMITS, options=options),
+        lambda table: int(table.frame.memory_usage(deep=True).sum()))
+
+
+@st.cache_resource
+def manager() -> JobManager:
+    """The server's one job manager: local workers, or Ray at STUDIO_RAY_ADDRESS."""
+    address = os.environ.get("STUDIO_RAY_ADDRESS", "").strip()
+    if address:
+        from mlcore.ray_workers import RayLauncher
+        launcher = RayLauncher(address)
+    else:
+        launcher = LocalLauncher()
+        launcher.prewarm()  # the first Train click starts at once
+    jobs = JobManager(launcher)
+    atexit.register(jobs.close)  # no worker or folder outlives the server
+    return jobs
+
+
+def session_id() -> str:
+    """This browser session's unguessable id (its jobs, folders and saved models)."""
+    return st.session_state.setdefault("session_id", secrets.token_urlsafe(16))
+
+
+def heartbeat() -> None:
+    """Renew this session's lease on its jobs (every script run and every 10 s)."""
+    manager().lease(session_id())
 
 
 def dataset() -> DatasetState | None:
@@ -94,22 +132,32 @@ def set_dataset(value: DatasetState) -> None:
     st.session_state["dataset"] = value
 
 
-def job() -> TrainingJob | None:
-    return st.session_state.get("job")
+def job(slot: str = "job") -> Job | None:
+    """The session's training job ('job') or overfit check ('check'), if any."""
+    job_id = st.session_state.get(slot)
+    return manager().get(job_id) if job_id else None
 
 
-def set_job(value: TrainingJob) -> None:
-    st.session_state["job"] = value
+def submit(slot: str, task: str, args: dict, **progress) -> Job:
+    """Queue a job for this session; LimitError when its queue is full."""
+    new = manager().submit(session_id(), task, args, **progress)
+    st.session_state[slot] = new.id
+    return new
+
+
+def busy() -> bool:
+    """Whether this session has a job queued or running (one at a time)."""
+    return any(j is not None and j.active for j in (job("job"), job("check")))
 
 
 def model() -> ModelState | None:
     """The current model; adopts a finished job's result the first time it is seen."""
     current = job()
-    if current is not None and current.run is not None and \
-            st.session_state.get("adopted_job") is not current:
-        st.session_state["adopted_job"] = current
-        st.session_state["model"] = ModelState(current.run.bundle, "trained here",
-                                               current.run.reports, current.prepared.parts)
+    if current is not None and current.result is not None and \
+            st.session_state.get("adopted_job") != current.id:
+        st.session_state["adopted_job"] = current.id
+        st.session_state["model"] = ModelState(current.result.bundle, "trained here",
+                                               current.result.reports, current.prepared.parts)
     return st.session_state.get("model")
 
 
@@ -149,18 +197,16 @@ def model_from_bundle(bundle: Bundle, origin: str) -> tuple[ModelState, str]:
         + ", ".join(f"{name} {report.summary()}" for name, report in reports.items()) + ".")
 
 
-def save_dir() -> Path | None:
-    """Where "Save to models/" writes bundles: $STUDIO_SAVE_DIR, default `models` beside
-    app.py; None (saving off) when STUDIO_HOSTED=1, as on a shared demo server."""
-    if os.environ.get("STUDIO_HOSTED", "").strip().lower() in ("1", "true", "yes"):
-        return None
+def save_dir() -> Path:
+    """Where "Save" writes bundles: this session's own folder under $STUDIO_SAVE_DIR
+    (default `models` beside app.py), so no session lists or loads another's models."""
     folder = Path(os.environ.get("STUDIO_SAVE_DIR") or "models")
-    return folder if folder.is_absolute() else Path(__file__).resolve().parent.parent / folder
+    folder = folder if folder.is_absolute() else Path(__file__).resolve().parent.parent / folder
+    return folder / "sessions" / session_id()
 
 
 def new_run_dir() -> Path:
-    """A fresh folder for one run's checkpoints, private to this browser session."""
-    if "workdir" not in st.session_state:
-        st.session_state["workdir"] = Path(tempfile.mkdtemp(prefix="studio-"))
+    """A fresh folder for one run's checkpoints, private to this browser session (removed
+    by the job manager when the session's lease runs out)."""
     st.session_state["runs"] = st.session_state.get("runs", 0) + 1
-    return st.session_state["workdir"] / f"run-{st.session_state['runs']}"
+    return manager().workdir(session_id()) / f"run-{st.session_state['runs']}"

@@ -1,0 +1,54 @@
+"""What a training worker runs, wherever it runs (a local process or a Ray worker).
+
+A job is plain data: {"task": "fit" | "overfit", "args": keyword arguments, "limits": ...}.
+`run_task` runs it, streams ("epoch", EpochStats) and ("batch", (epoch, done, rows)) events
+through `emit`, and returns the one final event: ("done", result) or ("failed", sentence).
+The same function on the same data gives the same weights on either kind of worker.
+"""
+from __future__ import annotations
+
+import traceback
+from typing import Callable, Protocol
+
+from .budget import size_text
+from .errors import StudioError
+from .sanity import overfit_check
+from .workflow import fit
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def _fit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
+    return fit(**args, on_epoch=lambda stats: emit(("epoch", stats)),
+               on_batch=lambda *rows: emit(("batch", rows)), stop=stop)
+
+
+def _overfit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
+    return overfit_check(**args)
+
+
+TASKS = {"fit": _fit, "overfit": _overfit}
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """MemoryError, or torch's allocator refusing (RLIMIT_AS reached inside C++)."""
+    return isinstance(err, MemoryError) or (
+        isinstance(err, RuntimeError) and "can't allocate memory" in str(err))
+
+
+def run_task(payload: dict, emit: Callable[[tuple], None], stop: StopFlag) -> tuple:
+    """Run one job to its final event; never raises for a job's own failure."""
+    memory = (payload.get("limits") or {}).get("memory_bytes")
+    try:
+        return "done", TASKS[payload["task"]](payload["args"], emit, stop)
+    except StudioError as err:
+        return "failed", str(err)
+    except Exception as err:  # one line for the user; the traceback goes to the log
+        if out_of_memory(err):
+            limit = f" of {size_text(memory)}" if memory else ""
+            return "failed", (f"the job went past its memory limit{limit} and was stopped; "
+                              "use fewer rows, fewer columns or a smaller network")
+        traceback.print_exc()
+        return "failed", f"training failed: {type(err).__name__}: {err}"
