@@ -101,7 +101,8 @@ def parse_table(data: bytes, name: str, names: tuple[str, ...] | None = None,
 
 @st.cache_resource
 def manager() -> JobManager:
-    """The server's one job manager: local workers, or Ray at STUDIO_RAY_ADDRESS."""
+    """The server's one job manager: local workers, or Ray at STUDIO_RAY_ADDRESS; a session
+    that stops heartbeating for STUDIO_LEASE_S seconds (30) loses its jobs."""
     address = os.environ.get("STUDIO_RAY_ADDRESS", "").strip()
     if address:
         from mlcore.ray_workers import RayLauncher
@@ -109,7 +110,7 @@ def manager() -> JobManager:
     else:
         launcher = LocalLauncher()
         launcher.prewarm()  # the first Train click starts at once
-    jobs = JobManager(launcher)
+    jobs = JobManager(launcher, lease_s=float(os.environ.get("STUDIO_LEASE_S", 30)))
     atexit.register(jobs.close)  # no worker or folder outlives the server
     return jobs
 
