@@ -6,6 +6,7 @@ Data -> Train -> Evaluate -> Predict -> Export.
 import streamlit as st
 
 from ui import sidebar, state
+from ui.failures import guarded
 
 st.set_page_config(page_title="Classifier Studio", page_icon=":material/neurology:",
                    layout="wide")
@@ -23,5 +24,7 @@ PAGES = [
 state.manager()  # once per server: the job manager (and a warm spare worker)
 state.heartbeat()
 page = st.navigation(PAGES)
-sidebar.show()
-page.run()
+with guarded("the sidebar"):
+    sidebar.show()
+with guarded(f"the {page.title} page"):
+    page.run()

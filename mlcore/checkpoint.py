@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,11 +35,13 @@ HASHED = {"schema": "another schema (columns, roles, kinds)",
 
 @dataclass
 class CheckpointInfo:
-    """What a listing shows: where the file is, its epoch and that epoch's metrics."""
+    """What a listing shows: where the file is, its epoch, when it was saved (Unix time)
+    and that epoch's metrics."""
 
     path: Path
     epoch: int
     stats: dict
+    saved_at: float = 0.0
 
 
 def checkpoint_path(directory: Path, epoch: int) -> Path:
@@ -46,16 +49,21 @@ def checkpoint_path(directory: Path, epoch: int) -> Path:
 
 
 def save_checkpoint(directory: Path, state: dict) -> Path:
-    """Write `state` (must hold 'epoch') atomically as epoch-NNNNN.pt in `directory`, then
-    delete all but the KEEP newest checkpoints there."""
+    """Write `state` (must hold 'epoch') atomically as epoch-NNNNN.pt in `directory`, with
+    its epoch, time and metrics beside it in epoch-NNNNN.json; then delete all but the KEEP
+    newest checkpoints there."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(directory, state["epoch"])
     partial = path.with_suffix(".part")
     torch.save({"format": FORMAT, **state}, partial)
     partial.replace(path)
+    history = state.get("history") or [{}]
+    meta = {"epoch": state["epoch"], "saved_at": time.time(), "stats": history[-1]}
+    path.with_suffix(".json").write_text(json.dumps(meta))  # listings read this, not the .pt
     for old in sorted(directory.glob("epoch-*.pt"))[:-KEEP]:
         old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)
     return path
 
 
@@ -115,10 +123,17 @@ def load_checkpoint(path: Path | str) -> dict:
 
 
 def list_checkpoints(directory: Path | str) -> list[CheckpointInfo]:
-    """Checkpoints in `directory`, oldest epoch first, with the metrics of their epoch."""
+    """Checkpoints in `directory`, newest epoch first, from their .json metadata (a .pt
+    without one, from an older version, is loaded to list it)."""
     found = []
-    for path in sorted(Path(directory).glob("epoch-*.pt")):
-        state = load_checkpoint(path)
-        history = state.get("history", [])
-        found.append(CheckpointInfo(path, int(state["epoch"]), history[-1] if history else {}))
+    for path in sorted(Path(directory).glob("epoch-*.pt"), reverse=True):
+        try:
+            meta = json.loads(path.with_suffix(".json").read_text())
+            found.append(CheckpointInfo(path, int(meta["epoch"]), meta.get("stats") or {},
+                                        float(meta.get("saved_at", 0.0))))
+        except (OSError, ValueError, KeyError, TypeError):
+            state = load_checkpoint(path)
+            history = state.get("history", [])
+            found.append(CheckpointInfo(path, int(state["epoch"]), history[-1] if history else {},
+                                        path.stat().st_mtime))
     return found

@@ -28,13 +28,15 @@ class Problem:
     """One problem with one input row: an error stops that row, a warning does not."""
 
     row: int
-    column: str
+    column: str           # "" when the problem is the whole row's
     message: str
     severity: str = "error"
     unit: str = "row"  # "line" when rows came from a file read by read_table
 
     def __str__(self) -> str:
-        return f"{self.unit} {self.row}, column '{self.column}': {self.message}"
+        where = f"{self.unit} {self.row}" if self.row else ""
+        where += f", column '{self.column}'" if self.column else ""
+        return f"{where.lstrip(', ')}: {self.message}" if where else self.message
 
 
 @dataclass

@@ -361,3 +361,38 @@ def digits_figure(pixels: Sequence[Sequence[float]], labels: Sequence[str]) -> g
                            yanchor="bottom", showarrow=False, font=dict(size=14)))
     return _style(go.Figure(traces), "Digits", height=220, annotations=titles,
                   margin=dict(l=10, r=10, t=60, b=10), **axes)
+
+
+def importance_figure(names: Sequence[str], means: Sequence[float], sds: Sequence[float],
+                      top: int = 25) -> go.Figure:
+    """Permutation importance: accuracy lost when each column is shuffled, with its spread
+    over repeats as error bars; the `top` most important columns, most important on top."""
+    if not names:
+        return _empty("Feature importance", "No feature columns")
+    rows = list(zip(names, means, sds))[:top]
+    fig = go.Figure(go.Bar(
+        x=[100 * m for _, m, _ in rows], y=[str(n) for n, _, _ in rows], orientation="h",
+        marker_color=[class_color(0) if m > 0 else MUTED_COLOR for _, m, _ in rows],
+        error_x={"type": "data", "array": [100 * s for _, _, s in rows], "visible": True},
+        hovertemplate="%{y}: %{x:.2f} points lost<extra></extra>"))
+    fig.update_xaxes(title_text="Accuracy lost when the column is shuffled (points)")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return _style(fig, "Feature importance on held-out rows", max(300, 90 + 26 * len(rows)),
+                  showlegend=False)
+
+
+def effects_figure(names: Sequence[str], changes: Sequence[float], label: str,
+                   top: int = 20) -> go.Figure:
+    """One prediction explained: how much each column's value raised (right) or lowered
+    (left) the predicted class's probability against not knowing it."""
+    if not names:
+        return _empty("Why this prediction", "No feature columns")
+    rows = list(zip(names, changes))[:top]
+    fig = go.Figure(go.Bar(
+        x=[100 * c for _, c in rows], y=[str(n) for n, _ in rows], orientation="h",
+        marker_color=[class_color(0) if c >= 0 else class_color(1) for _, c in rows],
+        hovertemplate="%{y}: %{x:+.1f} points<extra></extra>"))
+    fig.update_xaxes(title_text=f"Change in P({label}) from this value (points)", zeroline=True)
+    fig.update_yaxes(type="category", autorange="reversed")
+    return _style(fig, f"Why {label}: each column against its training default",
+                  max(260, 90 + 26 * len(rows)), showlegend=False)

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from .bundle import Bundle
+from .coverage import coverage_problems, known_levels, row_unseen, sentence
 from .encoder import Problem
 from .errors import InputError
 from .row_encoder import RowEncoder, cell_text
@@ -74,6 +75,7 @@ class Predictor:
         self.model = bundle.build_model().eval()
         self.features = bundle.encoder.input_columns
         self.row_encoder = RowEncoder(bundle.encoder)
+        self.known = known_levels(bundle.encoder)
 
     def to_frame(self, rows: Rows) -> pd.DataFrame:
         """Normalise input to a frame of text cells: a dict is one row; a list row holds the
@@ -124,6 +126,7 @@ class Predictor:
         chosen = decide(probabilities[good], threshold)
         labels = np.full(len(frame), None, dtype=object)
         labels[good] = np.array(names, dtype=object)[chosen]
+        problems += coverage_problems(self.encoder, frame)
         return Prediction(labels.tolist(), probabilities, names, problems,
                           frame.index.tolist(), threshold)
 
@@ -143,6 +146,9 @@ class Predictor:
                               threshold)
         with torch.inference_mode():
             probs = to_probabilities(self.model(torch.from_numpy(x))).double().numpy()
+        warning = sentence(row_unseen(self.known, row), len(self.known))
+        if warning is not None:
+            problems = [*problems, Problem(1, "", warning, "warning")]
         return Prediction([names[int(decide(probs, threshold)[0])]], probs, names, problems,
                           [1], threshold)
 

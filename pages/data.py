@@ -12,6 +12,7 @@ from mlcore.schema import (KINDS, MAX_CLASSES, ColumnSpec, Schema, check_encodin
                            draft_schema, encoded_widths, quantile_bins, validate, with_bins)
 from mlcore.table import DELIMITERS, ReadOptions
 from ui import state
+from ui.display import show_table
 
 SCALING_HELP = {"zscore": "z-score: (x - mean) / std", "minmax": "min-max: to 0..1",
                 "divisor": "divide by a power of ten (the articles' units/100, score/1000)",
@@ -70,10 +71,18 @@ def reading_options() -> ReadOptions:
                        tuple(t.strip() for t in tokens.split(",") if t.strip()))
 
 
-source = st.radio("Where is your table?", ["A bundled sample", "My own file"], horizontal=True,
-                  key="data_source")
+SOURCES = ["A bundled sample", "My own file"]
+loaded = state.dataset()
+kept = st.session_state.setdefault("kept_source", {  # widgets forget when the page is left
+    "source": SOURCES[1] if loaded and not loaded.sample else SOURCES[0],
+    "sample": loaded.sample if loaded and loaded.sample else next(iter(SAMPLES))})
+source = st.radio("Where is your table?", SOURCES, horizontal=True, key="data_source",
+                  index=SOURCES.index(kept["source"]))
+kept["source"] = source
 if source == "A bundled sample":
-    choice = st.selectbox("Sample", list(SAMPLES), format_func=lambda k: SAMPLES[k].title)
+    choice = st.selectbox("Sample", list(SAMPLES), format_func=lambda k: SAMPLES[k].title,
+                          index=list(SAMPLES).index(kept["sample"]), key="data_sample")
+    kept["sample"] = choice
     sample = SAMPLES[choice]
     st.caption(sample.description)
     if st.button("Load this sample", type="primary"):
@@ -153,7 +162,7 @@ raw_col, dist_col = st.columns([3, 2])
 with raw_col:
     st.markdown("**Raw rows** (index = line in the file)" + (
         f" · {PREVIEW_ROWS} of {len(frame):,} rows, sampled at random" if sampled else ""))
-    st.dataframe(shown, height=300)
+    show_table(shown, height=300)
 with dist_col:
     if counts[label][1] <= MAX_CLASSES or spec.bins:
         classes = class_counts(frame, data.schema)
@@ -225,7 +234,7 @@ preview.dataframe(encoder.preview(with_bins(shown, data.schema), 8), width="stre
 preview.caption("Encoded: the numbers the network sees, then the label's class index"
                 + (" (sampled rows)." if sampled else "."))
 with st.expander("Encoded rows as a table"):
-    st.dataframe(encoder.encoded_frame(shown.head(50)).round(4))
+    show_table(encoder.encoded_frame(shown.head(50)).round(4))
 
 st.markdown("#### Train / test split")
 if data.test_table is not None:

@@ -4,8 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from mlcore import plots
+from mlcore.explain import MAX_ROWS, held_out_importance
 from mlcore.schema import numeric_values
 from ui import guide, state
+from ui.display import show_table
 
 OVERFIT_POINTS = 10  # train accuracy this many points above test: say it may be overfitting
 
@@ -20,6 +22,7 @@ if current is None:
                    "precision, recall and F1 per class, the confusion matrix with the rows "
                    "behind each cell, and for two classes a threshold with ROC and PR curves.",
                    "A model is training now; its evaluation appears here when it finishes.")
+guide.stale(current)
 
 bundle = current.bundle
 names = list(bundle.class_names)
@@ -65,7 +68,7 @@ def per_class_section(per_class: list[dict], averages: dict, where: str) -> None
                          "recall": a["recall"], "F1": a["f1"], "support": total})
     frame = pd.DataFrame(rows).astype({"correct": "Int64", "wrong": "Int64"})
     table, chart = st.columns([3, 2])
-    table.dataframe(frame, hide_index=True, width="stretch", placeholder="–", column_config={
+    show_table(frame, table, hide_index=True, width="stretch", column_config={
         "accuracy": st.column_config.NumberColumn(
             format="%.1f%%", help="correct / support (= recall); macro: the mean over "
                                   "classes; weighted: the overall accuracy"),
@@ -249,9 +252,9 @@ if positions:
     rows["predicted"] = [names[k] for k in report.predicted[positions]]
     for k, name in enumerate(names):
         rows[f"P({name})"] = report.probabilities[positions, k].round(4)
-    st.dataframe(rows, width="stretch",
-                 column_config={f"P({n})": st.column_config.ProgressColumn(
-                     f"P({n})", format="%.3f", min_value=0.0, max_value=1.0) for n in names})
+    show_table(rows, width="stretch",
+               column_config={f"P({n})": st.column_config.ProgressColumn(
+                   f"P({n})", format="%.3f", min_value=0.0, max_value=1.0) for n in names})
     st.caption(f"Rows of class {actual} predicted as {predicted}, as they are in the file "
                "(index = line number), with the predicted probabilities.")
 
@@ -270,6 +273,23 @@ if binary:
     st.caption("The red dot is the current threshold. AUC is the chance that a random "
                f"{names[1]} row gets a higher P({names[1]}) than a random {names[0]} row; "
                "AP (average precision) summarises the precision-recall curve.")
+
+# permutation importance on the held-out rows
+st.subheader("Feature importance")
+held_out = "test" if "test" in frames else part
+cache = st.session_state.setdefault("importance", {})
+if current.key not in cache:
+    cache.clear()
+    with st.spinner(f"Shuffling each column of the {held_out} rows, 5 times…"):
+        cache[current.key] = held_out_importance(bundle, frames[held_out])
+found = cache[current.key]
+st.plotly_chart(plots.importance_figure([i.column for i in found], [i.mean for i in found],
+                                        [i.sd for i in found]), key="importance")
+st.caption(f"How many points of accuracy the model loses on the {held_out} rows (at most "
+           f"{MAX_ROWS:,}) when one column's values are shuffled among them, breaking its link "
+           "with the label: the mean of 5 shuffles, with their spread as the bar's whiskers. "
+           "Near zero: the model barely uses that column (or another column carries the same "
+           "information).")
 
 # decision regions over two numeric features
 st.subheader("Decision regions")

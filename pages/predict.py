@@ -8,9 +8,11 @@ import streamlit as st
 from mlcore import plots
 from mlcore.encoder import MISSING_LEVEL, ColumnEncoding
 from mlcore.errors import StudioError
+from mlcore.explain import prediction_effects
 from mlcore.table import frame_to_text
 from mlcore.workflow import read_like
 from ui import guide, state
+from ui.display import show_table
 
 st.title("Predict")
 st.caption("Step 4 of 5 · Label new rows with the model: one row in a form, or a whole file "
@@ -22,6 +24,7 @@ if current is None:
                    "column gives the predicted class and its probabilities, and an uploaded "
                    "file gets a predicted class per row, ready to download.",
                    "A model is training now; come back when it has finished.")
+guide.stale(current)
 
 bundle, predictor = current.bundle, current.predictor
 encoder = bundle.encoder
@@ -59,30 +62,56 @@ def show_problems(problems: list, limit: int = 25) -> None:
                 else ":material/warning:")
 
 
+def form_field(c: ColumnEncoding):
+    """One input of the form: a number at the training median, a date as text, or one of
+    the categories seen in training (or missing)."""
+    key = f"pf_{current.key}_{c.name}"
+    if c.kind == "numeric":
+        step, fmt = number_style(c)
+        value = st.number_input(
+            c.name, value=float(c.fill), step=step, format=fmt, key=key,
+            persist_state="session",
+            help=f"Training range {c.low:g} to {c.high:g}; starts at the training median "
+                 f"{c.fill:g}. Values far outside the range are flagged.")
+        st.caption(f"training range {c.low:g} to {c.high:g}")
+        return value
+    if c.kind == "datetime":
+        return st.text_input(c.name, key=key, persist_state="session",
+                             placeholder="2024-03-05 14:07", help="An ISO date or date and "
+                             "time; empty: missing") or None
+    levels = [level for level in c.levels if level != MISSING_LEVEL]
+    return st.selectbox(
+        c.name, levels + [None], key=key, persist_state="session",
+        format_func=lambda v: "(missing)" if v is None else v,
+        help=f"{'Two values' if c.kind == 'binary' else 'Categories'} seen in training: "
+             f"{', '.join(levels[:30])}{', ...' if len(levels) > 30 else ''}; or missing")
+
+
+def why_this_prediction(values: dict) -> None:
+    """How each column moved the predicted class's probability, against its training
+    default (what the model uses for a missing value)."""
+    label, effects = prediction_effects(predictor, values)
+    st.markdown("#### Why this prediction")
+    st.plotly_chart(plots.effects_figure([e.column for e in effects],
+                                         [e.change for e in effects], label), key="one_why")
+    st.caption(f"Each bar: P({label}) with this row's value minus P({label}) with that column "
+               "alone replaced by its training default (the median for numbers, no category "
+               "for categories), everything else kept. Bars to the right pushed towards "
+               f"{label}.")
+
+
 one, batch = st.tabs(["One row", "A file of rows"])
 
 with one:
     st.markdown("Fill in the values of one row. Categories offer the values seen in training; "
                 "numbers start at the training median, with the training range beside them.")
     with st.form(f"predict_form_{current.key}"):
-        fields = st.columns(min(3, len(encoder.columns)) or 1)
+        inputs = list({c.name: c for c in encoder.columns}.values())  # a date: one field
+        fields = st.columns(min(3, len(inputs)) or 1)
         values = {}
-        for i, c in enumerate(encoder.columns):
+        for i, c in enumerate(inputs):
             with fields[i % len(fields)]:
-                if c.kind == "numeric":
-                    step, fmt = number_style(c)
-                    values[c.name] = st.number_input(
-                        c.name, value=float(c.fill), step=step, format=fmt,
-                        key=f"pf_{current.key}_{c.name}", persist_state="session",
-                        help=f"Training range {c.low:g} to {c.high:g}; starts at the training "
-                             f"median {c.fill:g}. Values far outside the range are flagged.")
-                    st.caption(f"training range {c.low:g} to {c.high:g}")
-                else:
-                    levels = [level for level in c.levels if level != MISSING_LEVEL]
-                    values[c.name] = st.selectbox(
-                        c.name, levels, key=f"pf_{current.key}_{c.name}", persist_state="session",
-                        help=f"{'Two values' if c.kind == 'binary' else 'Categories'} seen in "
-                             f"training: {', '.join(levels)}")
+                values[c.name] = form_field(c)
         submitted = st.form_submit_button("Predict", type="primary")
     if submitted:
         try:
@@ -109,6 +138,7 @@ with one:
                            icon=":material/check_circle:")
                 st.plotly_chart(plots.probabilities_figure(names, probabilities.tolist()),
                                 key="one_probabilities")
+                why_this_prediction(values)
 
 with batch:
     st.markdown(f"Upload rows with the model's columns: a header line naming them, or no "
@@ -155,7 +185,7 @@ with batch:
                                    + (f"; {left_out} rows left out (not predicted, or a "
                                       "class the model does not know)" if left_out else ""))
             show_problems(result.problems)
-            st.dataframe(out, width="stretch", placeholder="–", column_config={
+            show_table(out, width="stretch", column_config={
                 f"P({n})": st.column_config.NumberColumn(format="%.4f") for n in names})
             download = out.reset_index()
             left, right, _ = st.columns([1, 1, 3])

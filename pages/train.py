@@ -6,14 +6,16 @@ import streamlit as st
 import torch
 
 from mlcore import plots
-from mlcore.checkpoint import list_checkpoints
+from mlcore.checkpoint import KEEP, list_checkpoints
 from mlcore.errors import LimitError, StudioError
+from mlcore.estimate import MAX_EPOCHS, duration_text, training_seconds
 from mlcore.jobs import JobState, resume_point
 from mlcore.model import ACTIVATIONS, ModelConfig, check_size
 from mlcore.schema import validate, with_bins
 from mlcore.training import OPTIMIZERS, TrainConfig
 from mlcore.workflow import prepare
 from ui import state
+from ui.failures import guarded
 from ui.settings import remember, remember_choice
 
 st.title("Train")
@@ -90,7 +92,8 @@ with opt:
     batch = remember(left.number_input, "Batch size", "batch", defaults_t.batch_size,
                      min_value=1, max_value=4096, help="Rows per weight update")
     epochs = remember(right.number_input, "Epochs", "epochs", defaults_t.epochs,
-                      min_value=1, max_value=10000, help="Passes over the training rows")
+                      min_value=1, help=f"Passes over the training rows (at most "
+                                        f"{MAX_EPOCHS:,})")
     decay = remember(left.number_input, "Weight decay", "decay", 0.0, min_value=0.0,
                      max_value=0.1, format="%.4f", help="Pulls weights toward zero "
                                                          "(L2); 0 turns it off")
@@ -110,6 +113,9 @@ with opt:
     device = remember_choice("Device", "device", devices, "auto",
                              help="auto: a CUDA GPU when there is one, else the CPU")
 
+if epochs > MAX_EPOCHS:  # said, and Train blocked: never clipped in silence
+    st.error(f"Epochs: at most {MAX_EPOCHS:,}; you asked for {int(epochs):,}.")
+    st.stop()
 try:
     model_config = base.model_config if base else ModelConfig(
         tuple(int(h) for h in hidden_text.split(",") if h.strip()), activation, dropout, head)
@@ -127,6 +133,15 @@ st.markdown(f"**Network:** `{model_config.describe(n_features, n_classes)}` · "
             f"{activation} · {parameters:,} trainable parameters · logits out, "
             + ("sigmoid" if model_config.outputs(n_classes) == 1 else "softmax")
             + " applied only when predicting")
+rows = len(data.frame)
+train_rows = rows if data.test_table else int(rows * (1 - data.test_fraction))
+held = (len(data.test_table.frame) if data.test_table else rows - train_rows)
+if patience:
+    train_rows, held = int(train_rows * (1 - val_fraction)), int(train_rows * val_fraction)
+estimate = training_seconds(parameters, train_rows, held, int(batch), int(epochs))
+st.caption(f"{int(epochs):,} epochs over {train_rows:,} training rows, batch {int(batch):,}: "
+           f"{duration_text(estimate)} on one CPU thread (a rough estimate; a job stops "
+           f"at {state.manager().limits.wall_s / 60:,.0f} min).")
 
 job = state.job()
 check_job = state.job("check")
@@ -148,6 +163,7 @@ def start(resume=None) -> None:
             "checkpoint_dir": resume.parent if resume else state.new_run_dir(),
             "resume": resume, "initial_state": base.state_dict if base else None},
             total_epochs=train_config.epochs, first_epoch=first, epochs=done)
+        st.session_state["job_data"] = state.data_of(data)
     except StudioError as err:
         st.session_state["train_error"] = str(err)
         return
@@ -186,6 +202,12 @@ if "train_error" in st.session_state:
 @st.fragment(run_every=1.0 if busy else None)
 def live() -> None:
     """Progress and curves (or the overfit check), refreshed every second while a job runs."""
+    with guarded("the training progress"):
+        progress()
+
+
+def progress() -> None:
+    """The overfit check's verdict, the job's place in the queue, its progress and curves."""
     if busy and not state.busy():
         st.rerun()  # ended: redraw the whole page (results, sidebar)
     check_result()
@@ -245,9 +267,11 @@ if folder is not None and folder.exists():
     found = list_checkpoints(folder)
     if found:
         st.markdown("#### Checkpoints")
+        st.caption(f"Newest first; the last {KEEP} of this run are kept.")
         eval_name = job.prepared.eval_name
         st.dataframe(pd.DataFrame([{
-            "epoch": c.epoch, "train loss": c.stats.get("train_loss"),
+            "epoch": c.epoch, "saved (UTC)": pd.Timestamp(c.saved_at, unit="s").strftime("%H:%M:%S"),
+            "train loss": c.stats.get("train_loss"),
             "train accuracy": c.stats.get("train_accuracy"),
             f"{eval_name} accuracy": c.stats.get("eval_accuracy")} for c in found]),
             hide_index=True, column_config={

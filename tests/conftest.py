@@ -3,10 +3,13 @@ trained once per session."""
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("STUDIO_DEBUG", "1")  # pages' unexpected errors raise in tests
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

@@ -178,8 +178,8 @@ def test_checkpoints_every_n_epochs_load_with_weights_only(data, tmp_path):
     model = build_model(6, 3, ModelConfig(dropout=0.1))
     train(model, data, _config(epochs=7, checkpoint_every=3), checkpoint_dir=tmp_path)
     # every 3 epochs, and the last one (to extend a finished run later)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-00003.pt", "epoch-00006.pt",
-                                                          "epoch-00007.pt"]
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["epoch-00003.pt", "epoch-00006.pt",
+                                                             "epoch-00007.pt"]
     state = torch.load(tmp_path / "epoch-00006.pt", weights_only=True)
     assert state["format"] == FORMAT and state["epoch"] == 6
     assert set(state) >= {"model", "optimizer", "rng", "history", "config"}
@@ -187,7 +187,23 @@ def test_checkpoints_every_n_epochs_load_with_weights_only(data, tmp_path):
     assert len(state["history"]) == 6
     assert set(state["model"]) == set(model.state_dict())
     listed = list_checkpoints(tmp_path)
-    assert [(c.epoch, c.stats["epoch"]) for c in listed] == [(3, 3), (6, 6), (7, 7)]
+    assert [(c.epoch, c.stats["epoch"]) for c in listed] == [(7, 7), (6, 6), (3, 3)]
+    assert all(c.saved_at > 0 for c in listed)
+
+
+def test_checkpoints_listed_newest_first_from_metadata_and_only_the_last_kept(
+        students_prepared, data, tmp_path, monkeypatch):
+    import mlcore.checkpoint as checkpoint
+
+    model = build_model(data.X.shape[1], 3, ModelConfig(hidden=(4,)), seed=1)
+    train(model, data, _config(epochs=10, checkpoint_every=1), checkpoint_dir=tmp_path,
+          fingerprint={"x": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"epoch-{e:05d}.{ext}" for e in (8, 9, 10) for ext in ("json", "pt")]
+    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda path: 1 / 0)  # never loaded
+    listed = list_checkpoints(tmp_path)
+    assert [c.epoch for c in listed] == [10, 9, 8]
+    assert listed[0].stats["train_accuracy"] > 0
 
 
 @pytest.mark.parametrize("model_config, train_config", [

@@ -22,3 +22,12 @@ def no_model(what: str, while_training: str) -> None:
     st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
                  icon=":material/upload:")
     st.stop()
+
+
+def stale(current: state.ModelState) -> None:
+    """Say so when the model's results belong to another table or label than Data's."""
+    note = state.stale_note(current)
+    if note:
+        st.warning(note, icon=":material/history:")
+        st.page_link("pages/train.py", label="Train on the new data",
+                     icon=":material/model_training:")

@@ -7,6 +7,7 @@ from mlcore.device import describe_device, resolve_device
 from mlcore.jobs import JobState
 
 from . import state
+from .failures import guarded
 
 
 @st.cache_resource
@@ -52,20 +53,26 @@ def follow_jobs(active: bool) -> None:
 
     @st.fragment(run_every=1.0 if active else 10.0)
     def follow() -> None:
-        state.heartbeat()
-        if active and not state.busy():
-            st.rerun()  # it ended: every part of the page catches up
-        job = state.job()
-        if job is None:
-            return
-        st.markdown("### Training job")
-        if job.state == JobState.QUEUED:
-            st.markdown(f"waiting for a free slot (place {job.position})")
-        elif job.active:
-            st.progress(job.progress, text=f"{job.where} · {job.state.value}")
-        elif job.state in (JobState.FAILED, JobState.EXPIRED):
-            st.markdown(f"{job.state.value}: {job.message}")
-        else:
-            st.markdown(f"{job.state.value} after {len(job.epochs)} epochs, {job.elapsed:.1f} s")
+        with guarded("the job status"):
+            job_line(active)
 
     follow()
+
+
+def job_line(active: bool) -> None:
+    """Renew the lease; redraw the app when the job ended, else show its state."""
+    state.heartbeat()
+    if active and not state.busy():
+        st.rerun()  # it ended: every part of the page catches up
+    job = state.job()
+    if job is None:
+        return
+    st.markdown("### Training job")
+    if job.state == JobState.QUEUED:
+        st.markdown(f"waiting for a free slot (place {job.position})")
+    elif job.active:
+        st.progress(job.progress, text=f"{job.where} · {job.state.value}")
+    elif job.state in (JobState.FAILED, JobState.EXPIRED):
+        st.markdown(f"{job.state.value}: {job.message}")
+    else:
+        st.markdown(f"{job.state.value} after {len(job.epochs)} epochs, {job.elapsed:.1f} s")

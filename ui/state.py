@@ -45,6 +45,7 @@ class DatasetState:
     seed: int = 1
 
     encoders: dict = field(default_factory=dict, repr=False)  # (schema, scaling) -> Encoder
+    key: str = field(default_factory=lambda: uuid.uuid4().hex[:10])  # this table, this load
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -77,6 +78,7 @@ class ModelState:
     reports: dict[str, Report] = field(default_factory=dict)
     parts: dict[str, pd.DataFrame] = field(default_factory=dict)
     key: str = field(default_factory=lambda: uuid.uuid4().hex[:10])  # widget keys per model
+    data: tuple[str, str, str] | None = None  # (table name, its load key, label) of `reports`
 
     @cached_property
     def predictor(self) -> Predictor:
@@ -158,8 +160,27 @@ def model() -> ModelState | None:
             st.session_state.get("adopted_job") != current.id:
         st.session_state["adopted_job"] = current.id
         st.session_state["model"] = ModelState(current.result.bundle, "trained here",
-                                               current.result.reports, current.prepared.parts)
+                                               current.result.reports, current.prepared.parts,
+                                               data=st.session_state.get("job_data"))
     return st.session_state.get("model")
+
+
+def data_of(data: DatasetState) -> tuple[str, str, str]:
+    """What a model's results are tied to: the table (name and load) and its label."""
+    return data.name, data.key, data.schema.label
+
+
+def stale_note(current: ModelState) -> str | None:
+    """A sentence when the model's results came from another table or label than the one
+    now on Data (so pages never pass them off as the new data's)."""
+    data = dataset()
+    if current.data is None or data is None or current.data == data_of(data):
+        return None
+    name, _, label = current.data
+    now = (f"the table on Data is now **{data.name}**" if data.key != current.data[1]
+           else f"the label on Data is now **{data.schema.label}**")
+    return (f"These results belong to the model trained on **{name}** to predict **{label}**; "
+            f"{now}. Train again to get results for it.")
 
 
 def set_model(value: ModelState) -> None:
@@ -173,7 +194,7 @@ def save_threshold(current: ModelState, threshold: float) -> ModelState:
     bundle = current.bundle.with_threshold(threshold, own)
     updated = ModelState(bundle, current.origin, {name: report.at_threshold(bundle.threshold)
                                                   for name, report in current.reports.items()},
-                         current.parts)
+                         current.parts, data=current.data)
     set_model(updated)
     return updated
 
@@ -193,7 +214,7 @@ def model_from_bundle(bundle: Bundle, origin: str) -> tuple[ModelState, str]:
         return ModelState(bundle, origin), (f"The loaded table {data.name} does not fit this "
                                             f"model ({err}), so Evaluate shows the metrics "
                                             "stored in the bundle.")
-    return ModelState(bundle, origin, reports, parts), (
+    return ModelState(bundle, origin, reports, parts, data=data_of(data)), (
         f"Evaluated on the loaded table {data.name}: "
         + ", ".join(f"{name} {report.summary()}" for name, report in reports.items()) + ".")
 
