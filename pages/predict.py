@@ -166,7 +166,8 @@ with batch:
             out.index.name = frame.index.name or "row"
             messages = {}
             for p in result.problems:
-                messages.setdefault(p.row, []).append(f"{p.column}: {p.message}")
+                messages.setdefault(p.row, []).append(f"{p.column}: {p.message}" if p.column
+                                                      else p.message)
             out["problem"] = [" · ".join(messages.get(i, [])) for i in out.index]
             done = sum(label is not None for label in result.labels)
             st.markdown(f"**{done} of {len(frame)} rows** of {upload.name} labelled"
