@@ -22,6 +22,7 @@ from .encoder import SCALINGS
 from .cli_reading import (add_label_options, add_read_options, cmd_schema, read_and_infer,
                           read_options)
 from .errors import StudioError
+from .explain import held_out_importance
 from .metrics import Report, evaluate
 from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
 from .onnx_check import check_features, export_raw_onnx
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--save", action="store_true",
                    help="store --threshold in the bundle: predict, the app and the raw ONNX "
                         "export then decide with it")
+    e.add_argument("--importance", action="store_true",
+                   help="permutation importance of each column on these rows (5 shuffles, "
+                        "at most 5,000 rows): accuracy lost, mean and sd")
     e.add_argument("--json", action="store_true")
 
     p = sub.add_parser("predict", help="predict labels for raw rows")
@@ -281,8 +285,15 @@ def cmd_evaluate(args: argparse.Namespace, say) -> dict:
     if args.save:
         write_bundle(bundle, args.bundle)
         say(f"Saved threshold {bundle.threshold:g} in {args.bundle}")
-    return {**_report_json(report), "threshold": _threshold_json(bundle),
-            "saved": bool(args.save)}
+    out = {**_report_json(report), "threshold": _threshold_json(bundle),
+           "saved": bool(args.save)}
+    if args.importance:
+        found = held_out_importance(bundle, frame)
+        say("Feature importance (accuracy points lost when the column is shuffled):")
+        for i in found:
+            say(f"  {i.column:<24} {100 * i.mean:6.2f} ± {100 * i.sd:.2f}")
+        out["importance"] = [{"column": i.column, "mean": i.mean, "sd": i.sd} for i in found]
+    return out
 
 
 def _rule(bundle: Bundle) -> str:

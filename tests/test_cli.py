@@ -375,3 +375,14 @@ def test_more_errors_in_process(capsys, out):
         assert result.returncode == 1, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_evaluate_importance_in_the_json(runs, capsys, out):
+    _trained(runs, "people")
+    sample = SAMPLES["people"]
+    result = in_process(capsys, "evaluate", out / "people", DATA / sample.check, "--importance",
+                        "--json")
+    found = result.json["importance"]
+    assert len(found) == 4 and {"column", "mean", "sd"} == set(found[0])
+    assert [f["mean"] for f in found] == sorted((f["mean"] for f in found), reverse=True)
+    assert "Feature importance (accuracy points lost" in result.stdout
