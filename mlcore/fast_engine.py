@@ -4,8 +4,11 @@ build_model makes, without autograd (mlcore.training.train picks it; see docs/be
 
 It applies to an nn.Sequential of Linear layers with the six activations of mlcore.model
 (default settings) and mlcore's Dropout, ending in a softmax (cross-entropy) or one-logit
-sigmoid (BCE) head, trained on the CPU by make_optimizer's fused SGD, Adam or AdamW. For
-one train() call it
+sigmoid (BCE) head, trained on the CPU by make_optimizer's fused SGD, Adam or AdamW; and to
+an ensemble of K such stacks (mlcore.ensemble.EnsembleMLP), where every buffer and block
+below gets the member count as its first dimension: the first layer's K products are one
+`mm` of the stacked [K*units, in+1] blocks with the shared rows, the others one `bmm`, and
+each member's loss gradient is its own (softmax - onehot) / rows. For one train() call it
 
 - keeps each layer's input feature-major (units x rows) with a row of ones under it, in
   buffers allocated once per batch size (the shuffled rows get a column of ones), so a
@@ -24,11 +27,13 @@ resumed run (same engine) is bit-identical to an unbroken one.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 from torch import nn
 
 from .decision import decide
+from .ensemble import EnsembleLinear, EnsembleMLP, combine_logits
 from .model import Dropout, to_probabilities
 
 GROUP_ROWS = 16_384     # at most this many rows per run() call (stop/progress checks) ...
@@ -48,7 +53,7 @@ _ACTIVATIONS = {
     nn.Sigmoid: (lambda pre, out, slope: torch.sigmoid_(pre),
                  lambda d, saved, slope: _aten.sigmoid_backward.grad_input(
                      d, saved, grad_input=d), True),
-    nn.GELU: (lambda pre, out, slope: _aten.gelu.out(pre, approximate="none", out=out),
+    nn.GELU: (lambda pre, out, slope: _gelu(pre, out),
               lambda d, saved, slope: _aten.gelu_backward.grad_input(
                   d, saved, approximate="none", grad_input=d), False),
     nn.SiLU: (lambda pre, out, slope: _aten.silu.out(pre, out=out),
@@ -58,6 +63,15 @@ _ACTIVATIONS = {
                    lambda d, saved, slope: _aten.leaky_relu_backward.grad_input(
                        d, saved, slope, False, grad_input=d), False),
 }
+
+
+def _gelu(pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Exact GELU of `pre` into `out`; gelu.out writes a non-contiguous `out` (an
+    ensemble's [K, units, rows] above its ones rows) wrongly in torch 2.13, so that one
+    goes through a copy."""
+    if out.is_contiguous():
+        return _aten.gelu.out(pre, approximate="none", out=out)
+    return out.copy_(_aten.gelu(pre, approximate="none"))
 
 
 class Engine:
@@ -80,6 +94,8 @@ class Engine:
 
     def __init__(self, optimizer, X, y, size, generator, stack, step) -> None:
         linears, activations, self.keeps = stack
+        self.members = getattr(linears[0], "members", 0)  # 0: a plain MLP, no member dim
+        self.matmul = torch.bmm if self.members else torch.mm
         self.kind, self.settings = step
         self.optimizer, self.generator = optimizer, generator
         self.X, self.y, self.n, self.size = X, y, len(X), size
@@ -89,7 +105,7 @@ class Engine:
         n, outputs, dtype = self.n, linears[-1].out_features, X.dtype
         self.outputs, self.batches = outputs, -(-n // size)
         self.tail = n - (self.batches - 1) * size
-        self.head = (lambda z: torch.softmax(z, 0)) if outputs > 1 else torch.sigmoid
+        self.head = (lambda z: torch.softmax(z, -2)) if outputs > 1 else torch.sigmoid
         # the shuffled rows with a ones column; targets (-onehot or -y over the batch size)
         # and logits batch after batch, each batch's (outputs x rows) contiguous; the last
         # batch's unused columns stay zero
@@ -97,16 +113,25 @@ class Engine:
         self.X_epoch[:, -1] = 1.0
         self.y_epoch = torch.zeros(self.batches * size, dtype=y.dtype)
         self.targets = torch.zeros(self.batches, outputs, size, dtype=dtype)
-        self.logits = torch.zeros(self.batches, outputs, size, dtype=dtype)
+        members = (self.members,) if self.members else ()
+        self.logits = torch.zeros(self.batches, *members, outputs, size, dtype=dtype)
         flops = 6 * self.flat.numel() * size
         self.group = max(1, min(GROUP_ROWS // size, int(GROUP_FLOPS // flops)))
         rows = [size] * (self.batches - 1) + [self.tail]
         sizes = {r: self._layers(linears, activations, r, dtype) for r in set(rows)}
         targets, logits = list(self.targets.unbind()), list(self.logits.unbind())
-        targets[-1], logits[-1] = targets[-1][:, :self.tail], logits[-1][:, :self.tail]
-        self.work = [(x, x.t(), t, z, 1.0 / r, *sizes[r], [s])
+        targets[-1], logits[-1] = targets[-1][:, :self.tail], logits[-1][..., :self.tail]
+        self.work = [(*self._shared(x), t, z, 1.0 / r, *sizes[r], [s])
                      for x, t, z, s, r in zip(self.X_epoch.split(size), targets, logits,
                                               self.step_values.unbind(), rows)]
+
+    def _shared(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch's rows [rows, in+1] and their transpose, as every member sees them (an
+        ensemble's expanded over the members, without a copy)."""
+        if not self.members:
+            return x, x.t()
+        k = self.members
+        return x.expand(k, *x.shape), x.t().expand(k, *x.t().shape)
 
     def _flatten(self, linears: list[nn.Linear]) -> None:
         """Each Linear's weight and bias as one [W | b] block of a flat tensor (the
@@ -117,18 +142,20 @@ class Engine:
         self.blocks, self.grad_blocks = self._blocks(self.flat), self._blocks(self.grad)
         with torch.no_grad():
             for layer, block, grad in zip(linears, self.blocks, self.grad_blocks):
-                block[:, :-1].copy_(layer.weight)
-                block[:, -1].copy_(layer.bias)
-                layer.weight.data, layer.bias.data = block[:, :-1], block[:, -1]
-                layer.weight.grad, layer.bias.grad = grad[:, :-1], grad[:, -1]
+                block[..., :-1].copy_(layer.weight)
+                block[..., -1].copy_(layer.bias)
+                layer.weight.data, layer.bias.data = block[..., :-1], block[..., -1]
+                layer.weight.grad, layer.bias.grad = grad[..., :-1], grad[..., -1]
 
     def _blocks(self, values: torch.Tensor) -> list[torch.Tensor]:
-        """The [W | b] blocks of a flat tensor, one per Linear."""
+        """The [W | b] blocks of a flat tensor, one per Linear ([K, out, in+1] for an
+        ensemble's)."""
         blocks, start = [], 0
         for weight in self.params[::2]:
-            rows, cols = weight.shape[0], weight.shape[1] + 1
-            blocks.append(values[start:start + rows * cols].view(rows, cols))
-            start += rows * cols
+            shape = (*weight.shape[:-1], weight.shape[-1] + 1)
+            size = math.prod(shape)
+            blocks.append(values[start:start + size].view(shape))
+            start += size
         return blocks
 
     def _bind_state(self) -> None:
@@ -151,7 +178,7 @@ class Engine:
             values = torch.zeros_like(self.flat)
             for weight, bias, block in zip(self.params[::2], self.params[1::2],
                                            self._blocks(values)):
-                for param, view in ((weight, block[:, :-1]), (bias, block[:, -1])):
+                for param, view in ((weight, block[..., :-1]), (bias, block[..., -1])):
                     if name in state[param]:
                         view.copy_(state[param][name])
                     state[param][name] = view
@@ -160,12 +187,14 @@ class Engine:
 
     def _layers(self, linears, activations, rows: int, dtype) -> tuple:
         """One batch size's buffers: the output gradient and a tuple per hidden layer."""
+        members = (self.members,) if self.members else ()
+
         def new(units: int) -> torch.Tensor:
-            return torch.empty(units, rows, dtype=dtype)
+            return torch.empty(*members, units, rows, dtype=dtype)
 
         def with_ones(units: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            full = torch.ones(units + 1, rows, dtype=dtype)
-            return full[:-1], full, full.t()
+            full = torch.ones(*members, units + 1, rows, dtype=dtype)
+            return full[..., :-1, :], full, full.transpose(-1, -2)
 
         hidden = []
         for j, ((forward, backward, in_place, slope), keep) in enumerate(
@@ -177,9 +206,9 @@ class Engine:
                 mask, (dropped, ones, ones_t) = new(units), with_ones(units)
             else:
                 mask, dropped, ones, ones_t = None, None, out_ones, out_ones_t
-            hidden.append((self.blocks[j], linears[j + 1].weight.t(), self.grad_blocks[j + 1],
-                           forward, backward, slope, keep, pre, out, mask, dropped, ones,
-                           ones_t, new(units)))
+            hidden.append((self.blocks[j], linears[j + 1].weight.transpose(-1, -2),
+                           self.grad_blocks[j + 1], forward, backward, slope, keep, pre, out,
+                           mask, dropped, ones, ones_t, new(units)))
         return new(linears[-1].out_features), tuple(hidden)
 
     def shuffle(self, order: torch.Tensor) -> None:
@@ -200,7 +229,7 @@ class Engine:
     def run(self, first: int, last: int) -> None:
         """Train on this epoch's batches first..last-1: per batch, forward, backward and
         the optimizer's fused kernel over the flat parameters."""
-        mm, add, head, generator = torch.mm, torch.add, self.head, self.generator
+        mm, add, head, generator = self.matmul, torch.add, self.head, self.generator
         last_block, first_grad = self.blocks[-1], self.grad_blocks[0]
         step = self.optimizer_step
         with torch.no_grad():
@@ -242,14 +271,17 @@ class Engine:
                                     **settings)
 
     def finish_epoch(self) -> tuple[float, float]:
-        """The epoch's mean training loss and accuracy, from the logits each batch had
-        before its step; Adam's step count written back to the optimizer's state."""
+        """The epoch's mean training loss and accuracy (an ensemble's: of its mean
+        probabilities), from the logits each batch had before its step; Adam's step count
+        written back to the optimizer's state."""
         if self.kind != "sgd":
             self.steps_done += self.batches
             for p in self.params:
                 self.optimizer.state[p]["step"].fill_(float(self.steps_done))
         n, logits, y = self.n, self.logits, self.y_epoch
         with torch.no_grad():
+            if self.members:  # the ensemble's prediction: the mean member probability
+                logits = combine_logits(logits, members=1, classes=2)
             if self.outputs > 1:
                 log_p = torch.log_softmax(logits, 1)
                 picked = log_p.gather(1, y.view(self.batches, 1, -1)).view(-1)[:n]
@@ -285,14 +317,19 @@ def predicted_classes(probabilities: torch.Tensor) -> torch.Tensor:
 def read_stack(model: nn.Module):
     """(linears, [(forward, backward, in place, slope)] per activation, dropout keep
     fractions) when `model` is Linear, (activation, [Dropout],)* ... Linear with its own
-    trainable float parameters and no hooks, else None."""
-    if type(model) is not nn.Sequential:
+    trainable float parameters and no hooks (or an EnsembleMLP whose body is that of
+    EnsembleLinear layers), else None."""
+    if type(model) is EnsembleMLP:
+        body, kind = model.body, EnsembleLinear
+    else:
+        body, kind = model, nn.Linear
+    if type(body) is not nn.Sequential:
         return None
     linears, activations, keeps = [], [], []
-    layers, i = list(model), 0
+    layers, i = list(body), 0
     while i < len(layers):
         linear = layers[i]
-        if type(linear) is not nn.Linear or linear.bias is None:
+        if type(linear) is not kind or linear.bias is None:
             return None
         linears.append(linear)
         i += 1

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .decision import DEFAULT_THRESHOLD, decide
+from .ensemble import member_probabilities, members_of
 from .model import to_probabilities
 
 MAX_LISTED_MISSES = 1000
@@ -20,12 +21,14 @@ class Report:
     """An evaluation of predicted probabilities against the true classes.
 
     Positive class for two classes is class 1; TP = actual positive predicted positive,
-    FP = actual negative predicted positive, FN = actual positive predicted negative."""
+    FP = actual negative predicted positive, FN = actual positive predicted negative.
+    An ensemble's report also holds each member's probabilities, to show the spread."""
 
     class_names: list[str]
     probabilities: np.ndarray  # [rows, classes]
     targets: np.ndarray        # [rows] class indices
     threshold: float = DEFAULT_THRESHOLD
+    member_probabilities: np.ndarray | None = None  # [members, rows, classes], members > 1
     predicted: np.ndarray = field(init=False)
     confusion: np.ndarray = field(init=False)
 
@@ -107,7 +110,19 @@ class Report:
 
     def at_threshold(self, threshold: float) -> Report:
         """The same evaluation with another decision threshold (two classes)."""
-        return Report(self.class_names, self.probabilities, self.targets, threshold)
+        return Report(self.class_names, self.probabilities, self.targets, threshold,
+                      self.member_probabilities)
+
+    def members(self) -> dict | None:
+        """Each ensemble member's own accuracy (same rows, same decision rule) and their
+        min / median / max, beside the ensemble's; None for a single network."""
+        if self.member_probabilities is None or len(self.member_probabilities) < 2:
+            return None
+        accuracy = [float(np.mean(decide(p, self.threshold) == self.targets)) if self.n
+                    else 0.0 for p in self.member_probabilities]
+        return {"count": len(accuracy), "accuracy": accuracy, "min": min(accuracy),
+                "median": float(np.median(accuracy)), "max": max(accuracy),
+                "ensemble": self.accuracy}
 
     def summary(self) -> str:
         return f"{self.n_correct} of {self.n} correct, {self.accuracy:.2%}"
@@ -117,7 +132,7 @@ class Report:
                 "log_loss": self.log_loss, "class_names": list(self.class_names),
                 "per_class": self.per_class(), **self.averages(),
                 "confusion": self.confusion.tolist(), "binary": self.binary(),
-                "misclassified": self.misclassified()}
+                "members": self.members(), "misclassified": self.misclassified()}
 
 
 def stored_metrics(reports: dict[str, Report]) -> dict[str, dict]:
@@ -170,6 +185,9 @@ def predict_probabilities(model: nn.Module, X: torch.Tensor | np.ndarray) -> np.
 
 def evaluate(model: nn.Module, X: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray,
              class_names: list[str], threshold: float = DEFAULT_THRESHOLD) -> Report:
-    """Evaluate `model` on encoded rows X with true classes y."""
+    """Evaluate `model` on encoded rows X with true classes y (an ensemble's members each
+    on their own too)."""
     targets = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
-    return Report(list(class_names), predict_probabilities(model, X), targets, threshold)
+    members = member_probabilities(model, X) if members_of(model) > 1 else None
+    return Report(list(class_names), predict_probabilities(model, X), targets, threshold,
+                  members)

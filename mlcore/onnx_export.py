@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from .bundle import Bundle
+from .ensemble import EnsembleLinear, EnsembleMLP
 from .errors import StudioError
 from .metrics import predict_probabilities
 
@@ -45,7 +46,10 @@ class ParityCheck:
 
 def mlp_graph_parts(model: nn.Module, x: str, prefix: str = "mlp"
                     ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
-    """Nodes and weights computing class probabilities from the float tensor named `x`."""
+    """Nodes and weights computing class probabilities from the float tensor named `x`
+    (an ensemble's: the mean of its members' probabilities)."""
+    if isinstance(model, EnsembleMLP):
+        return _ensemble_graph_parts(model, x, prefix)
     nodes: list[onnx.NodeProto] = []
     weights: list[onnx.TensorProto] = []
     current = x
@@ -56,40 +60,91 @@ def mlp_graph_parts(model: nn.Module, x: str, prefix: str = "mlp"
             weights += [numpy_helper.from_array(layer.weight.detach().cpu().numpy(), w),
                         numpy_helper.from_array(layer.bias.detach().cpu().numpy(), b)]
             nodes.append(helper.make_node("Gemm", [current, w, b], [out], transB=1))
-        elif isinstance(layer, nn.Tanh):
-            nodes.append(helper.make_node("Tanh", [current], [out]))
-        elif isinstance(layer, nn.ReLU):
-            nodes.append(helper.make_node("Relu", [current], [out]))
-        elif isinstance(layer, nn.Sigmoid):
-            nodes.append(helper.make_node("Sigmoid", [current], [out]))
-        elif isinstance(layer, nn.LeakyReLU):
-            nodes.append(helper.make_node("LeakyRelu", [current], [out],
-                                          alpha=layer.negative_slope))
-        elif isinstance(layer, nn.SiLU):
-            nodes += [helper.make_node("Sigmoid", [current], [f"{out}_s"]),
-                      helper.make_node("Mul", [current, f"{out}_s"], [out])]
-        elif isinstance(layer, nn.GELU):  # exact GELU: x/2 * (1 + erf(x / sqrt 2))
-            weights += [numpy_helper.from_array(np.array(2 ** -0.5, np.float32), f"{out}_c"),
-                        numpy_helper.from_array(np.array(0.5, np.float32), f"{out}_h"),
-                        numpy_helper.from_array(np.array(1.0, np.float32), f"{out}_one")]
-            nodes += [helper.make_node("Mul", [current, f"{out}_c"], [f"{out}_a"]),
-                      helper.make_node("Erf", [f"{out}_a"], [f"{out}_e"]),
-                      helper.make_node("Add", [f"{out}_e", f"{out}_one"], [f"{out}_p"]),
-                      helper.make_node("Mul", [current, f"{out}_h"], [f"{out}_x"]),
-                      helper.make_node("Mul", [f"{out}_x", f"{out}_p"], [out])]
-        else:  # dropout is the identity at inference
-            continue
+        elif not _activation(layer, current, out, nodes, weights):
+            continue  # dropout is the identity at inference
         current = out
     probabilities = f"{prefix}_probabilities"
-    if model[-1].out_features == 1:  # sigmoid head: [1 - p, p]
-        weights.append(numpy_helper.from_array(np.array(1.0, np.float32), f"{prefix}_one"))
-        nodes += [helper.make_node("Sigmoid", [current], [f"{prefix}_p1"]),
-                  helper.make_node("Sub", [f"{prefix}_one", f"{prefix}_p1"], [f"{prefix}_p0"]),
-                  helper.make_node("Concat", [f"{prefix}_p0", f"{prefix}_p1"], [probabilities],
-                                   axis=1)]
-    else:
-        nodes.append(helper.make_node("Softmax", [current], [probabilities], axis=1))
+    nodes += _head(model[-1].out_features == 1, current, probabilities, prefix, weights)
     return nodes, weights, probabilities
+
+
+def _ensemble_graph_parts(model: EnsembleMLP, x: str, prefix: str
+                          ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
+    """An ensemble's graph: each layer one batched MatMul over the members ([batch, in]
+    broadcast to [K, batch, out] at the first), the head per member, then ReduceMean."""
+    nodes: list[onnx.NodeProto] = []
+    weights: list[onnx.TensorProto] = []
+    current = x
+    for i, layer in enumerate(model.body):
+        out = f"{prefix}_{i}"
+        if isinstance(layer, EnsembleLinear):
+            w, b = f"{out}_weight", f"{out}_bias"
+            weight = layer.weight.detach().cpu().numpy().transpose(0, 2, 1)  # [K, in, out]
+            bias = layer.bias.detach().cpu().numpy()[:, None, :]             # [K, 1, out]
+            weights += [numpy_helper.from_array(np.ascontiguousarray(weight), w),
+                        numpy_helper.from_array(bias, b)]
+            nodes += [helper.make_node("MatMul", [current, w], [f"{out}_mm"]),
+                      helper.make_node("Add", [f"{out}_mm", b], [out])]
+        elif not _activation(layer, current, out, nodes, weights):
+            continue
+        current = out
+    members = f"{prefix}_member_probabilities"
+    sigmoid = model.body[-1].out_features == 1
+    if sigmoid:
+        nodes.append(helper.make_node("Sigmoid", [current], [f"{prefix}_members_p1"]))
+    else:
+        nodes.append(helper.make_node("Softmax", [current], [members], axis=-1))
+    mean = f"{prefix}_p1" if sigmoid else f"{prefix}_probabilities"
+    nodes.append(helper.make_node("ReduceMean", [f"{prefix}_members_p1" if sigmoid
+                                                 else members], [mean], axes=[0], keepdims=0))
+    if not sigmoid:
+        return nodes, weights, mean
+    probabilities = f"{prefix}_probabilities"
+    weights.append(numpy_helper.from_array(np.array(1.0, np.float32), f"{prefix}_one"))
+    nodes += [helper.make_node("Sub", [f"{prefix}_one", mean], [f"{prefix}_p0"]),
+              helper.make_node("Concat", [f"{prefix}_p0", mean], [probabilities], axis=1)]
+    return nodes, weights, probabilities
+
+
+def _activation(layer: nn.Module, current: str, out: str, nodes: list[onnx.NodeProto],
+                weights: list[onnx.TensorProto]) -> bool:
+    """Append the nodes of an activation layer (False, nothing appended, for any other)."""
+    if isinstance(layer, nn.Tanh):
+        nodes.append(helper.make_node("Tanh", [current], [out]))
+    elif isinstance(layer, nn.ReLU):
+        nodes.append(helper.make_node("Relu", [current], [out]))
+    elif isinstance(layer, nn.Sigmoid):
+        nodes.append(helper.make_node("Sigmoid", [current], [out]))
+    elif isinstance(layer, nn.LeakyReLU):
+        nodes.append(helper.make_node("LeakyRelu", [current], [out],
+                                      alpha=layer.negative_slope))
+    elif isinstance(layer, nn.SiLU):
+        nodes += [helper.make_node("Sigmoid", [current], [f"{out}_s"]),
+                  helper.make_node("Mul", [current, f"{out}_s"], [out])]
+    elif isinstance(layer, nn.GELU):  # exact GELU: x/2 * (1 + erf(x / sqrt 2))
+        weights += [numpy_helper.from_array(np.array(2 ** -0.5, np.float32), f"{out}_c"),
+                    numpy_helper.from_array(np.array(0.5, np.float32), f"{out}_h"),
+                    numpy_helper.from_array(np.array(1.0, np.float32), f"{out}_one")]
+        nodes += [helper.make_node("Mul", [current, f"{out}_c"], [f"{out}_a"]),
+                  helper.make_node("Erf", [f"{out}_a"], [f"{out}_e"]),
+                  helper.make_node("Add", [f"{out}_e", f"{out}_one"], [f"{out}_p"]),
+                  helper.make_node("Mul", [current, f"{out}_h"], [f"{out}_x"]),
+                  helper.make_node("Mul", [f"{out}_x", f"{out}_p"], [out])]
+    else:
+        return False
+    return True
+
+
+def _head(sigmoid: bool, current: str, probabilities: str, prefix: str,
+          weights: list[onnx.TensorProto]) -> list[onnx.NodeProto]:
+    """Probabilities from one network's logits: [1 - p, p] for a sigmoid head, else softmax."""
+    if not sigmoid:
+        return [helper.make_node("Softmax", [current], [probabilities], axis=1)]
+    weights.append(numpy_helper.from_array(np.array(1.0, np.float32), f"{prefix}_one"))
+    return [helper.make_node("Sigmoid", [current], [f"{prefix}_p1"]),
+            helper.make_node("Sub", [f"{prefix}_one", f"{prefix}_p1"], [f"{prefix}_p0"]),
+            helper.make_node("Concat", [f"{prefix}_p0", f"{prefix}_p1"], [probabilities],
+                             axis=1)]
 
 
 def metadata(bundle: Bundle) -> dict[str, str]:

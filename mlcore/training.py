@@ -27,6 +27,7 @@ from .checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 from .device import describe_device, resolve_device
 from .decision import decide
 from .errors import ResumeError
+from .ensemble import EnsembleMLP, combine_logits
 from .fast_engine import Engine
 from .model import loss_function, set_dropout_generator, to_probabilities
 
@@ -266,13 +267,12 @@ class _Autograd:
     def run(self, first: int, last: int) -> None:
         for i in range(first * self.size, min(last * self.size, len(self.X)), self.size):
             xb, yb = self.X_epoch[i:i + self.size], self.y_epoch[i:i + self.size]
-            logits = self.model(xb)
-            loss = loss_function(logits, yb)
+            loss, logits, shown = _batch_loss(self.model, xb, yb)
             for p in self.params:
                 p.grad = None
             loss.backward()
             self.optimizer.step()
-            self.losses.append(loss.detach() * len(xb))
+            self.losses.append(shown.detach() * len(xb))
             self.outputs.append(logits.detach())
 
     def finish_epoch(self) -> tuple[float, float]:
@@ -283,6 +283,21 @@ class _Autograd:
 
     def release(self) -> None:
         pass
+
+
+def _batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The loss to minimise, and the logits and loss for the epoch's stats: an ensemble
+    minimises the sum of its members' own losses (each member learns as if alone) and
+    reports those of its mean member probability, as the hand-written engine does."""
+    if not isinstance(model, EnsembleMLP):
+        logits = model(xb)
+        loss = loss_function(logits, yb)
+        return loss, logits, loss
+    members = model.member_logits(xb)
+    combined = combine_logits(members)
+    return sum(loss_function(z, yb) for z in members), combined, \
+        loss_function(combined.detach(), yb)
 
 
 def _restore(state: dict, name: str, fingerprint: dict, model: nn.Module,
