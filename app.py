@@ -17,11 +17,11 @@ from ui import sidebar, state  # noqa: E402 (after the page config and the start
 from ui.failures import guarded  # noqa: E402
 
 PAGES = [
-    st.Page("pages/data.py", title="Data", icon=":material/table:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
-    st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
-    st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("views/data.py", title="Data", icon=":material/table:", default=True),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    st.Page("views/predict.py", title="Predict", icon=":material/online_prediction:"),
+    st.Page("views/export.py", title="Export", icon=":material/download:"),
 ]
 
 state.manager()  # once per server: the job manager (and a warm spare worker)

@@ -19,11 +19,12 @@ MOSTLY = 0.5  # at least this share of the feature columns missing or unseen: wa
 
 
 def known_levels(encoder: Encoder) -> dict[str, set[str] | None]:
-    """Per input column: the categories seen in training (None for numbers and dates)."""
+    """Per input column: the categories seen in training (None for numbers, dates and
+    top-K columns, whose '(other)' level stands for every category beyond the K)."""
     known: dict[str, set[str] | None] = {}
     for c in encoder.columns:
-        if c.kind in ("binary", "categorical"):
-            known[c.name] = set(c.levels) - {MISSING_LEVEL, OTHER_LEVEL}
+        if c.kind in ("binary", "categorical") and OTHER_LEVEL not in c.levels:
+            known[c.name] = set(c.levels) - {MISSING_LEVEL}
         else:
             known.setdefault(c.name, None)
     return known

@@ -126,7 +126,7 @@ class Predictor:
         chosen = decide(probabilities[good], threshold)
         labels = np.full(len(frame), None, dtype=object)
         labels[good] = np.array(names, dtype=object)[chosen]
-        problems += coverage_problems(self.encoder, frame)
+        problems += coverage_problems(self.encoder, frame.iloc[good])  # predicted rows
         return Prediction(labels.tolist(), probabilities, names, problems,
                           frame.index.tolist(), threshold)
 

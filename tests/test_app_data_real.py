@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from bench.tables import GENERATORS, file_name
 from test_app_data_train import ROOT, texts, upload_page
 
-DATA_PAGE = str(ROOT / "pages" / "data.py")
+DATA_PAGE = str(ROOT / "views" / "data.py")
 
 
 def generated(tmp_path: Path, name: str, rows: int = 600) -> tuple[str, bytes, dict]:

@@ -12,8 +12,8 @@ from mlcore.samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["pages/data.py", "pages/train.py", "pages/evaluate.py", "pages/predict.py",
-         "pages/export.py"]
+PAGES = ["views/data.py", "views/train.py", "views/evaluate.py", "views/predict.py",
+         "views/export.py"]
 
 
 def new_app() -> AppTest:
@@ -62,7 +62,7 @@ def test_each_sample_loads_and_every_page_renders(name):
 
 
 def upload_page(page: str) -> None:
-    """Runs pages/data.py with st.file_uploader answering from session_state['uploads']
+    """Runs views/data.py with st.file_uploader answering from session_state['uploads']
     (AppTest has no uploader element); the page's own upload path runs unchanged."""
     import runpy
 
@@ -89,7 +89,7 @@ def upload_page(page: str) -> None:
 
 
 def test_upload_then_bad_file_keeps_previous_dataset():
-    at = AppTest.from_function(upload_page, args=(str(ROOT / "pages" / "data.py"),),
+    at = AppTest.from_function(upload_page, args=(str(ROOT / "views" / "data.py"),),
                                default_timeout=60)
     at.session_state["data_source"] = "My own file"
     good = b"sex\tunits\tmajor\nM\t30\tgeology\nF\t20\thistory\nM\t25\tgeology\n" \
@@ -124,7 +124,7 @@ def wait_for_job(at: AppTest, timeout: float = 60, slot: str = "job") -> None:
 
 def test_short_training_then_every_page_renders():
     at = load_sample(new_app(), "students")
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.number_input(key="setting_epochs").set_value(5).run()
     assert "6-(16-16)-3" in texts(at)
     train = next(b for b in at.button if b.label == "Train")
@@ -142,7 +142,7 @@ def test_short_training_then_every_page_renders():
 
 def test_overfit_button_gives_a_verdict():
     at = load_sample(new_app(), "students")
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     next(b for b in at.button if b.label.startswith("Can it overfit")).click().run()
     assert app_job(at, "check").task == "overfit"  # a job: the server never trains
     wait_for_job(at, slot="check")
@@ -165,7 +165,7 @@ def test_continue_training_an_imported_model():
     saved = fit(prepare(frame, infer_schema(frame, "major")), ModelConfig(hidden=(7,)),
                 TrainConfig(epochs=2, device="cpu")).bundle
     at.session_state["model"] = ModelState(saved, "imported from saved.zip")
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.toggle(key="continue_imported").set_value(True).run()
     assert "come from the imported model: 6-(7)-3" in texts(at)
     at.number_input(key="setting_epochs").set_value(3).run()

@@ -18,7 +18,7 @@ def people():
 
 
 def train_page(at: AppTest, epochs: int) -> AppTest:
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.number_input(key="setting_epochs").set_value(epochs).run()
     return at
 
@@ -38,10 +38,10 @@ def test_2_results_say_when_they_belong_to_another_table_or_label(people):
     model = model_of(people)
     from ui.state import data_of
     model.data = data_of(data)
-    at = open_page("pages/evaluate.py", data, model)
+    at = open_page("views/evaluate.py", data, model)
     assert not at.warning or "These results belong" not in at.warning[0].value
     data.schema = data.schema.with_label("politics")  # the label changed on Data
-    for page in ("pages/evaluate.py", "pages/predict.py"):
+    for page in ("views/evaluate.py", "views/predict.py"):
         at.switch_page(page).run()
         assert not at.exception
         assert any("These results belong to the model trained on **people_train.tsv** to "
@@ -65,18 +65,18 @@ def test_3_checkpoints_newest_first_with_time_and_accuracy():
 def test_4_the_data_source_choice_survives_moving_between_pages():
     at = new_app()
     at.radio(key="data_source").set_value("My own file").run()
-    at.switch_page("pages/train.py").run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/train.py").run()
+    at.switch_page("views/data.py").run()
     assert at.radio(key="data_source").value == "My own file"
     at.radio(key="data_source").set_value("A bundled sample").run()
     at.selectbox(key="data_sample").select("people").run()
-    at.switch_page("pages/export.py").run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/export.py").run()
+    at.switch_page("views/data.py").run()
     assert at.selectbox(key="data_sample").value == "people"
 
 
 def _upload(name: str, data: bytes) -> AppTest:
-    at = AppTest.from_function(upload_page, args=(str(ROOT / "pages" / "data.py"),),
+    at = AppTest.from_function(upload_page, args=(str(ROOT / "views" / "data.py"),),
                                default_timeout=60)
     at.session_state["data_source"] = "My own file"
     at.session_state["uploads"] = {"upload_train": (name, data)}
@@ -107,7 +107,7 @@ def test_5_and_6_wide_tables_reachable_and_missing_shown_as_na():
 
 
 def test_7_a_row_with_every_feature_missing_is_flagged(people):
-    at = open_page("pages/predict.py", people[0], model_of(people))
+    at = open_page("views/predict.py", people[0], model_of(people))
     for name in ("state", "politics"):
         box = next(s for s in at.selectbox if s.label == name)
         assert box.options[-1] == "(missing)"
@@ -147,10 +147,10 @@ def test_9_an_unexpected_error_is_one_sentence_with_an_id(monkeypatch, caplog):
 
 def test_9_every_page_without_a_table_or_model_says_what_to_do_next():
     at = new_app()
-    for page, words in (("pages/train.py", "Load a table first"),
-                        ("pages/evaluate.py", "There is no model yet"),
-                        ("pages/predict.py", "There is no model yet"),
-                        ("pages/export.py", "")):
+    for page, words in (("views/train.py", "Load a table first"),
+                        ("views/evaluate.py", "There is no model yet"),
+                        ("views/predict.py", "There is no model yet"),
+                        ("views/export.py", "")):
         at.switch_page(page).run()
         assert not at.exception
         assert at.info and words in at.info[0].value, page
@@ -159,7 +159,7 @@ def test_9_every_page_without_a_table_or_model_says_what_to_do_next():
 
 def test_feature_importance_on_evaluate(people):
     data, run, prepared = people
-    at = open_page("pages/evaluate.py", data, model_of(people))
+    at = open_page("views/evaluate.py", data, model_of(people))
     assert "Feature importance" in [s.value for s in at.subheader]
     found = at.session_state["importance"][at.session_state["model"].key]
     assert sorted(i.column for i in found) == ["age", "income", "politics", "state"]
@@ -168,7 +168,7 @@ def test_feature_importance_on_evaluate(people):
 
 
 def test_why_this_prediction_on_predict(people):
-    at = open_page("pages/predict.py", people[0], model_of(people))
+    at = open_page("views/predict.py", people[0], model_of(people))
     next(b for b in at.button if b.label == "Predict").click().run()
     assert not at.exception
     assert "Why this prediction" in texts(at)

@@ -29,7 +29,7 @@ from mlcore.workflow import fit, prepare
 from ui.state import DatasetState, ModelState
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ("pages/evaluate.py", "pages/predict.py", "pages/export.py")
+PAGES = ("views/evaluate.py", "views/predict.py", "views/export.py")
 
 
 def _train(name: str, epochs: int = 25) -> tuple[DatasetState, object, object]:
@@ -105,11 +105,11 @@ def downloads(monkeypatch) -> dict[str, bytes]:
 def test_pages_without_model_say_what_they_show_and_link_the_step(page, people):
     at = ok(open_page(page))
     info = texts(at, "info")
-    assert {"pages/evaluate.py": "confusion matrix", "pages/predict.py": "form",
-            "pages/export.py": "ONNX"}[page] in info
+    assert {"views/evaluate.py": "confusion matrix", "views/predict.py": "form",
+            "views/export.py": "ONNX"}[page] in info
     assert "There is no model yet" in info
     assert "Step 1: load a table on Data" in [link.value for link in at.page_link]
-    if page == "pages/export.py":
+    if page == "views/export.py":
         assert at.file_uploader(key="import_zip")  # importing needs no model
 
     at = ok(open_page(page, data=people[0]))
@@ -121,7 +121,7 @@ def test_pages_without_model_say_what_they_show_and_link_the_step(page, people):
 
 def test_evaluate_binary_accuracy_threshold_roc(people):
     model = model_of(people)
-    at = ok(open_page("pages/evaluate.py", people[0], model))
+    at = ok(open_page("views/evaluate.py", people[0], model))
     train, test = model.reports["train"], model.reports["test"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Train accuracy"] == f"{train.accuracy:.2%}"
@@ -151,7 +151,7 @@ def test_evaluate_binary_accuracy_threshold_roc(people):
 
 def test_save_this_threshold_reaches_predict_bundle_and_onnx(people, downloads):
     model = model_of(people)
-    at = ok(open_page("pages/evaluate.py", people[0], model))
+    at = ok(open_page("views/evaluate.py", people[0], model))
     assert not [b for b in at.button if b.key == "save_threshold"]  # nothing to save at 0.50
     at.slider(key=f"eval_threshold_{model.key}").set_value(0.8).run()
     at.button(key="save_threshold").click().run()
@@ -165,10 +165,10 @@ def test_save_this_threshold_reaches_predict_bundle_and_onnx(people, downloads):
     rows = people[2].parts["test"]
     probabilities = model.predictor.predict(rows).probabilities
     decided = ["M" if p >= 0.8 else "F" for p in probabilities[:, 1]]
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("views/predict.py").run()
     assert "Predicts **M** when P(M) ≥ 0.80" in texts(ok(at), "caption")
     assert saved.predictor.predict(rows).labels == decided
-    at.switch_page("pages/export.py").run()
+    at.switch_page("views/export.py").run()
     ok(at)
     assert bundle_from_zip(downloads["sex-classifier.zip"]).threshold == pytest.approx(0.8)
     session = onnxruntime.InferenceSession(downloads["model.onnx"],
@@ -181,7 +181,7 @@ def test_save_this_threshold_reaches_predict_bundle_and_onnx(people, downloads):
 def test_evaluate_multiclass_confusion_cell_lists_its_rows(students):
     model = model_of(students)
     report, rows = model.reports["test"], model.parts["test"]
-    at = ok(open_page("pages/evaluate.py", students[0], model))
+    at = ok(open_page("views/evaluate.py", students[0], model))
     assert not at.slider  # no threshold for three classes
     names = report.class_names
     i, j = max(((a, p) for a in range(3) for p in range(3) if a != p),
@@ -217,7 +217,7 @@ def test_evaluate_calls_out_a_class_never_predicted(students):
     probabilities = report.probabilities.copy()
     probabilities[:, 2] = 0.0  # 'history' never wins
     model.reports["test"] = Report(report.class_names, probabilities, report.targets)
-    at = ok(open_page("pages/evaluate.py", students[0], model))
+    at = ok(open_page("views/evaluate.py", students[0], model))
     history = int((report.targets == 2).sum())
     assert (f"The model never predicts **history**: all {history} test rows of that class "
             "are given another class.") in texts(at, "warning")
@@ -225,7 +225,7 @@ def test_evaluate_calls_out_a_class_never_predicted(students):
 
 def test_evaluate_imported_bundle_without_rows_shows_stored_metrics(people):
     data, run, _ = people
-    at = ok(open_page("pages/evaluate.py", data, ModelState(run.bundle, "imported from p.zip")))
+    at = ok(open_page("views/evaluate.py", data, ModelState(run.bundle, "imported from p.zip")))
     assert "metrics stored in the bundle" in texts(at, "info")
     stored = run.bundle.metrics["test"]
     assert {m.label: m.value for m in at.metric}["Test accuracy"] == f"{stored['accuracy']:.2%}"
@@ -249,7 +249,7 @@ def form_values(bundle) -> dict:
 
 def test_predict_form_gives_the_models_label_and_probabilities(students):
     model = model_of(students)
-    at = ok(open_page("pages/predict.py", students[0], model))
+    at = ok(open_page("views/predict.py", students[0], model))
     values = form_values(model.bundle)
     for name, value in values.items():
         widget = f"pf_{model.key}_{name}"
@@ -273,7 +273,7 @@ def test_predict_form_gives_the_models_label_and_probabilities(students):
 
 def test_predict_batch_with_bad_rows_shows_messages_and_downloads(people, downloads):
     model = model_of(people)
-    at = ok(open_page("pages/predict.py", people[0], model))
+    at = ok(open_page("views/predict.py", people[0], model))
     upload = ("age\tstate\tincome\tpolitics\tsex\n"
               "58\tnebraska\t39000\tmoderate\tF\n"
               "abc\tmichigan\t48900\tliberal\tF\n"
@@ -319,7 +319,7 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
                                                          monkeypatch):
     data, run, prepared = students
     model = model_of(students)
-    at = ok(open_page("pages/export.py", data, model))
+    at = ok(open_page("views/export.py", data, model))
     caption = texts(at, "caption")
     assert f"Checked with onnxruntime {onnxruntime.__version__} on " in caption
     assert "raw rows (240 of this table, " in caption
@@ -343,7 +343,7 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
         assert got == pytest.approx(want, abs=1e-4), code
 
     # import the downloaded zip in a fresh session: same probabilities, evaluated on the data
-    fresh = ok(open_page("pages/export.py", data))
+    fresh = ok(open_page("views/export.py", data))
     fresh.file_uploader(key="import_zip").upload("major-classifier.zip",
                                                  downloads["major-classifier.zip"],
                                                  "application/zip")
@@ -357,7 +357,7 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
     assert np.array_equal(imported.predictor.predict(rows).probabilities,
                           model.predictor.predict(rows).probabilities)
 
-    fresh.switch_page("pages/predict.py").run()
+    fresh.switch_page("views/predict.py").run()
     fresh.button[0].click().run()  # predict the form's defaults with the imported model
     defaults = {c.name: c.fill if c.kind == "numeric" else c.levels[0]
                 for c in run.bundle.encoder.columns}
@@ -365,7 +365,7 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
     assert f"Predicted **major**: **{label}**" in texts(ok(fresh), "success")
 
     # wrong or damaged files: a clear error, the model is kept
-    fresh.switch_page("pages/export.py").run()
+    fresh.switch_page("views/export.py").run()
     damaged = downloads["major-classifier.zip"][:200]
     no_weights = io.BytesIO()
     with zipfile.ZipFile(no_weights, "w") as archive:
@@ -383,7 +383,7 @@ def test_export_downloads_snippets_and_import_round_trip(students, downloads, tm
 def test_saved_models_belong_to_the_session(people, tmp_path, monkeypatch):
     data, run, _ = people
     monkeypatch.setenv("STUDIO_SAVE_DIR", str(tmp_path))
-    at = ok(open_page("pages/export.py", data, model_of(people)))
+    at = ok(open_page("views/export.py", data, model_of(people)))
     mine = tmp_path / "sessions" / at.session_state["session_id"]
     at.text_input[0].set_value("people-net")
     at.button(key="save_button").click().run()
@@ -393,7 +393,7 @@ def test_saved_models_belong_to_the_session(people, tmp_path, monkeypatch):
     assert "already exists" in texts(ok(at), "error")
     assert at.selectbox(key="load_saved_name").options == ["people-net"]
 
-    at = ok(open_page("pages/export.py", data, model_of(people)))  # another session
+    at = ok(open_page("views/export.py", data, model_of(people)))  # another session
     assert at.session_state["session_id"] != mine.name
     assert not [s for s in at.selectbox if s.key == "load_saved_name"]
     assert bundle_from_zip(at.session_state["export_files"]["zip"]).class_names == ["F", "M"]

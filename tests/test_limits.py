@@ -248,7 +248,7 @@ def test_train_page_refuses_an_over_budget_network_without_building_it():
     at.run()
     at.selectbox[0].select("students").run()
     at.button[0].click().run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.text_input(key="setting_hidden").set_value("20000,20000").run()
     assert not at.exception
     errors = [e.value for e in at.error]

@@ -110,7 +110,7 @@ def test_epochs_interval_and_threads_may_change(students_prepared, run_dir, tmp_
         torch.set_num_threads(threads)
     assert [s.epoch for s in seen] == [3, 4, 5, 6, 7]
     assert [e.epoch for e in run.history.epochs] == list(range(1, 8))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-00003.pt", "epoch-00006.pt",
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["epoch-00003.pt", "epoch-00006.pt",
                                                           "epoch-00007.pt"]
     unbroken = fit(students_prepared, MODEL, _config(epochs=7, checkpoint_every=0))
     for key, tensor in unbroken.bundle.state_dict.items():

@@ -11,15 +11,15 @@ def no_model(what: str, while_training: str) -> None:
     job = state.job()
     if job is not None and job.active:
         st.info(f"{what} {while_training}")
-        st.page_link("pages/train.py", label="Watch it train", icon=":material/model_training:")
+        st.page_link("views/train.py", label="Watch it train", icon=":material/model_training:")
     elif state.dataset() is None:
         st.info(f"{what} There is no model yet: load a table first, then train on it.")
-        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
+        st.page_link("views/data.py", label="Step 1: load a table on Data", icon=":material/table:")
     else:
         st.info(f"{what} There is no model yet: train one on **{state.dataset().name}** first.")
-        st.page_link("pages/train.py", label="Step 2: train a model",
+        st.page_link("views/train.py", label="Step 2: train a model",
                      icon=":material/model_training:")
-    st.page_link("pages/export.py", label="Or import a saved model (.zip) on Export",
+    st.page_link("views/export.py", label="Or import a saved model (.zip) on Export",
                  icon=":material/upload:")
     st.stop()
 
@@ -29,5 +29,5 @@ def stale(current: state.ModelState) -> None:
     note = state.stale_note(current)
     if note:
         st.warning(note, icon=":material/history:")
-        st.page_link("pages/train.py", label="Train on the new data",
+        st.page_link("views/train.py", label="Train on the new data",
                      icon=":material/model_training:")

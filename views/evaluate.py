@@ -126,7 +126,7 @@ if not current.reports:
             f"model's columns ({', '.join(bundle.schema.names)}) on **Data** and evaluate "
             "the model on it here.", icon=":material/info:")
     if data is None:
-        st.page_link("pages/data.py", label="Load a table on Data", icon=":material/table:")
+        st.page_link("views/data.py", label="Load a table on Data", icon=":material/table:")
     elif st.button(f"Evaluate on {data.name}", type="primary"):
         model_state, note = state.model_from_bundle(bundle, current.origin)
         state.set_model(model_state)
@@ -328,4 +328,4 @@ else:
                       "differ."))
 
 curves_section()
-st.page_link("pages/predict.py", label="Next: predict new rows", icon=":material/arrow_forward:")
+st.page_link("views/predict.py", label="Next: predict new rows", icon=":material/arrow_forward:")

@@ -65,8 +65,8 @@ def import_section() -> None:
         st.error(text, icon=":material/error:")
     elif kind is not None and state.model() is not None and kind == state.model().key:
         st.success(text, icon=":material/check_circle:")
-        st.page_link("pages/evaluate.py", label="Evaluate it", icon=":material/analytics:")
-        st.page_link("pages/predict.py", label="Predict with it",
+        st.page_link("views/evaluate.py", label="Evaluate it", icon=":material/analytics:")
+        st.page_link("views/predict.py", label="Predict with it",
                      icon=":material/online_prediction:")
 
 
@@ -79,9 +79,9 @@ if current is None:
             + ("train one first, or import a saved one below." if state.dataset() is not None
                else "load a table and train on it first, or import a saved one below."))
     if state.dataset() is None:
-        st.page_link("pages/data.py", label="Step 1: load a table on Data", icon=":material/table:")
+        st.page_link("views/data.py", label="Step 1: load a table on Data", icon=":material/table:")
     else:
-        st.page_link("pages/train.py", label="Step 2: train a model",
+        st.page_link("views/train.py", label="Step 2: train a model",
                      icon=":material/model_training:")
     import_section()
     st.stop()

@@ -25,7 +25,7 @@ st.caption("Step 2 of 5 · Design the network, train it, and watch loss and accu
 data = state.dataset()
 if data is None:
     st.info("Load a table first: training needs rows and a label.")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+    st.page_link("views/data.py", label="Go to Data", icon=":material/table:")
     st.stop()
 
 current = state.model()
@@ -47,7 +47,7 @@ try:
     encoder = base.encoder if base else data.encoder()
 except StudioError as err:
     st.error(f"The dataset is not ready for training: {err}")
-    st.page_link("pages/data.py", label="Fix it on Data", icon=":material/table:")
+    st.page_link("views/data.py", label="Fix it on Data", icon=":material/table:")
     st.stop()
 n_features, n_classes = encoder.n_features, len(encoder.class_names)
 defaults_m, defaults_t = ModelConfig(), TrainConfig()
@@ -259,7 +259,7 @@ if job is not None and not job.active:
         st.success(f"{how} after {len(run.history.epochs)} epochs on "
                    f"{run.history.device}. Train: {reports['train'].summary()} · "
                    f"Test: {reports['test'].summary()}")
-        st.page_link("pages/evaluate.py", label="See the full evaluation",
+        st.page_link("views/evaluate.py", label="See the full evaluation",
                      icon=":material/analytics:")
 
 folder = job.args.get("checkpoint_dir") if job is not None else None

@@ -253,5 +253,5 @@ else:
     st.caption(f"About {round(len(frame) * data.test_fraction):,} rows held out for testing, "
                f"the same share of every class.")
 
-st.page_link("pages/train.py", label="Next: train a network on this table",
+st.page_link("views/train.py", label="Next: train a network on this table",
              icon=":material/arrow_forward:")
