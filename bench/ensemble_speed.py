@@ -1,6 +1,7 @@
 """How much an ensemble of K members costs to train, at the articles' scale: the students
 table (200 rows, 6 encoded features), 6-(10-10)-3 tanh, SGD lr 0.01 momentum 0, batch 10,
-1000 epochs, one thread; K=1 and K=16 (and any --members) interleaved, median wall time.
+1000 epochs, one thread; K=1 and K=16 (and any --members) interleaved, median wall and
+CPU seconds (CPU time moves less than wall time on a shared machine).
 
     PYTHONPATH=. .venv/bin/python bench/ensemble_speed.py [--members 1 4 16 32]
         [--repeat 3] [--epochs 1000] [--engine auto|autograd]
@@ -33,15 +34,15 @@ def students() -> TrainData:
     return TrainData(data.X, data.y)
 
 
-def time_one(data: TrainData, members: int, epochs: int) -> float:
-    """Wall seconds of one train() call with `members` members."""
+def time_one(data: TrainData, members: int, epochs: int) -> tuple[float, float]:
+    """Wall and CPU seconds of one train() call with `members` members."""
     model = build_model(data.X.shape[1], 3, ModelConfig(hidden=(10, 10), activation="tanh",
                                                        ensemble=members), seed=1)
     config = TrainConfig(optimizer="sgd", lr=0.01, momentum=0.0, batch_size=10, epochs=epochs,
                          device="cpu", threads=1)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     training.train(model, data, config)
-    return time.perf_counter() - began
+    return time.perf_counter() - began, time.process_time() - cpu
 
 
 def main() -> None:
@@ -53,17 +54,19 @@ def main() -> None:
     args = parser.parse_args()
     training.ENGINE = args.engine
     data = students()
-    times: dict[int, list[float]] = {k: [] for k in args.members}
+    times: dict[int, list[tuple[float, float]]] = {k: [] for k in args.members}
     for _ in range(args.repeat):
         for k in args.members:
             times[k].append(time_one(data, k, args.epochs))
-    base = statistics.median(times[args.members[0]])
-    print(f"| members | wall s (median of {args.repeat}) | µs per step | vs K={args.members[0]} |")
-    print("|---|---|---|---|")
+    first = args.members[0]
+    base = [statistics.median(t[i] for t in times[first]) for i in (0, 1)]
+    print(f"| members | wall s | CPU s | CPU µs per step | wall, CPU vs K={first} |")
+    print("|---|---|---|---|---|")
     steps = args.epochs * -(-len(data.X) // 10)
     for k in args.members:
-        wall = statistics.median(times[k])
-        print(f"| {k} | {wall:.3f} | {wall / steps * 1e6:.1f} | {wall / base:.2f}× |")
+        wall, cpu = (statistics.median(t[i] for t in times[k]) for i in (0, 1))
+        print(f"| {k} | {wall:.3f} | {cpu:.3f} | {cpu / steps * 1e6:.1f} | "
+              f"{wall / base[0]:.2f}×, {cpu / base[1]:.2f}× |")
 
 
 if __name__ == "__main__":

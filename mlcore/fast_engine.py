@@ -43,14 +43,21 @@ _aten = torch.ops.aten
 # activation type: (forward(pre, out, slope): in place on the pre-activation, or into out;
 #                   backward(d, saved, slope): into d, from the output or the pre-activation;
 #                   whether it runs in place, so out *is* pre and saved is the output)
+# An ensemble's layer outputs sit above a ones row per member, so they are not one
+# contiguous block, and bmm into such a view costs ~7x a plain one (it goes through a copy):
+# its products write into a contiguous pre-activation and the in-place three write their
+# output out of place when `out` is not `pre` (their backward still reads the output).
 _ACTIVATIONS = {
-    nn.ReLU: (lambda pre, out, slope: torch.relu_(pre),
+    nn.ReLU: (lambda pre, out, slope: torch.relu_(pre) if out is pre else
+              torch.clamp_min(pre, 0.0, out=out),
               lambda d, saved, slope: _aten.threshold_backward.grad_input(
                   d, saved, 0.0, grad_input=d), True),
-    nn.Tanh: (lambda pre, out, slope: torch.tanh_(pre),
+    nn.Tanh: (lambda pre, out, slope: torch.tanh_(pre) if out is pre else
+              torch.tanh(pre, out=out),
               lambda d, saved, slope: _aten.tanh_backward.grad_input(d, saved, grad_input=d),
               True),
-    nn.Sigmoid: (lambda pre, out, slope: torch.sigmoid_(pre),
+    nn.Sigmoid: (lambda pre, out, slope: torch.sigmoid_(pre) if out is pre else
+                 torch.sigmoid(pre, out=out),
                  lambda d, saved, slope: _aten.sigmoid_backward.grad_input(
                      d, saved, grad_input=d), True),
     nn.GELU: (lambda pre, out, slope: _gelu(pre, out),
@@ -201,14 +208,15 @@ class Engine:
                 zip(activations, self.keeps)):
             units = linears[j].out_features
             out, out_ones, out_ones_t = with_ones(units)
-            pre = out if in_place else new(units)
+            pre = out if in_place and not self.members else new(units)
+            saved = out if in_place else pre  # what the backward reads
             if keep < 1.0:  # mask, dropped output, with its ones row, transposed
                 mask, (dropped, ones, ones_t) = new(units), with_ones(units)
             else:
                 mask, dropped, ones, ones_t = None, None, out_ones, out_ones_t
             hidden.append((self.blocks[j], linears[j + 1].weight.transpose(-1, -2),
                            self.grad_blocks[j + 1], forward, backward, slope, keep, pre, out,
-                           mask, dropped, ones, ones_t, new(units)))
+                           mask, dropped, ones, ones_t, new(units), saved))
         return new(linears[-1].out_features), tuple(hidden)
 
     def shuffle(self, order: torch.Tensor) -> None:
@@ -236,7 +244,7 @@ class Engine:
             for x, x_t, targets, logits, inv, g_out, hidden, steps in self.work[first:last]:
                 inputs = x_t
                 for (block, _, _, forward, _, slope, keep, pre, out, mask, dropped, ones,
-                     _, _) in hidden:
+                     _, _, _) in hidden:
                     mm(block, inputs, out=pre)
                     forward(pre, out, slope)
                     if keep < 1.0:
@@ -245,13 +253,13 @@ class Engine:
                     inputs = ones
                 g = add(targets, head(mm(last_block, inputs, out=logits)), alpha=inv,
                         out=g_out)
-                for (_, weight_t, grad_block, _, backward, slope, keep, pre, out, mask, _,
-                     _, ones_t, d) in reversed(hidden):
+                for (_, weight_t, grad_block, _, backward, slope, keep, _, _, mask, _,
+                     _, ones_t, d, saved) in reversed(hidden):
                     mm(g, ones_t, out=grad_block)         # [dW | db] of the layer above
                     mm(weight_t, g, out=d)
                     if keep < 1.0:
                         d.mul_(mask)
-                    g = backward(d, pre, slope)  # pre is out for the in-place three
+                    g = backward(d, saved, slope)
                 mm(g, x, out=first_grad)
                 step(steps)
 
