@@ -112,12 +112,20 @@ def _fit_levels(name: str, kind: str, raw: pd.Series, max_levels: int = 0) -> Co
 
 def _fit_column(spec, raw: pd.Series, scaling: str) -> list[ColumnEncoding]:
     missing = int(raw.isna().sum())
-    if spec.kind == "numeric":
+    if spec.kind == "numeric" or _kept_as_numbers(spec.kind, raw, scaling):
         return [_scaled(spec.name, numeric_values(raw).to_numpy(), scaling, missing)]
     if spec.kind == "datetime":
         return [_scaled(spec.name, values, scaling, missing, part)
                 for part, values in datetime_parts(raw).items()]
     return [_fit_levels(spec.name, spec.kind, raw, spec.max_levels)]
+
+
+def _kept_as_numbers(kind: str, raw: pd.Series, scaling: str) -> bool:
+    """A binary column of the numbers 0 and 1 under 'none' or 'divisor' scaling stays 0/1
+    (as the articles' pre-encoded columns are), not -1/+1: it is encoded as a number."""
+    if kind != "binary" or scaling not in ("none", "divisor"):
+        return False
+    return set(raw.dropna().astype(str).unique()) == {"0", "1"}
 
 
 def level_codes(c: ColumnEncoding, raw: pd.Series) -> np.ndarray:
