@@ -1,0 +1,63 @@
+"""What a model should beat, on the same split and the same encoded rows: the majority
+class, and multinomial logistic regression (in torch, so the runtime needs no
+scikit-learn: L-BFGS on the mean cross-entropy plus scikit-learn's default L2, C = 1)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .decision import DEFAULT_THRESHOLD
+from .metrics import Report
+from .workflow import Prepared
+
+BASELINES = ("majority", "logistic")
+
+
+def _training_rows(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """Every row a model may learn from: the training part and the validation part."""
+    parts = [prepared.arrays[name] for name in ("train", "validation") if name in prepared.arrays]
+    return np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+def majority_probabilities(y_train: np.ndarray, n_classes: int, rows: int) -> np.ndarray:
+    """Every row gets the training class frequencies, so it predicts the commonest class."""
+    counts = np.bincount(y_train, minlength=n_classes).astype(np.float64)
+    return np.tile(counts / counts.sum(), (rows, 1))
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, n_classes: int, c: float = 1.0,
+                 max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights [features, classes] and biases minimising mean cross-entropy + |W|²/(2·C·n)
+    (scikit-learn's LogisticRegression objective divided by n), by L-BFGS in float64."""
+    X64, targets = torch.from_numpy(np.asarray(X, np.float64)), torch.from_numpy(y)
+    weight = torch.zeros(X64.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+    penalty = 1.0 / (2.0 * c * len(X64))
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(X64 @ weight + bias, targets) + \
+            penalty * (weight ** 2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach(), bias.detach()
+
+
+def baseline_reports(prepared: Prepared, part: str = "test",
+                     threshold: float = DEFAULT_THRESHOLD) -> dict[str, Report]:
+    """Reports of the majority class and of logistic regression on `part`, both fitted on
+    the rows the model learned from (training and validation parts)."""
+    names = prepared.encoder.class_names
+    X_train, y_train = _training_rows(prepared)
+    X, y = prepared.arrays[part]
+    weight, bias = fit_logistic(X_train, y_train, len(names))
+    with torch.no_grad():
+        logistic = torch.softmax(torch.from_numpy(np.asarray(X, np.float64)) @ weight + bias,
+                                 1).numpy()
+    return {"majority": Report(names, majority_probabilities(y_train, len(names), len(X)), y,
+                               threshold),
+            "logistic": Report(names, logistic, y, threshold)}
