@@ -1,0 +1,138 @@
+"""Hyperparameter search with Optuna: a seeded TPE sampler proposes recipes around the
+default preset, each trial trains on the training part and is scored on the validation
+part (never the test part), unpromising trials are pruned epoch by epoch on their
+validation accuracy, every trial is kept as a record, and the best trial's run is the model.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
+import optuna
+
+from .errors import SchemaError
+from .model import ModelConfig
+from .training import EpochStats, TrainConfig
+from .workflow import Prepared, Run, fit
+
+WIDTHS = (16, 32, 64, 128, 256)
+
+
+@dataclass
+class TrialRecord:
+    """One trial: its number, state ("complete", "pruned", "failed"), the recipe it tried,
+    its best validation accuracy and loss, epochs run and seconds."""
+
+    number: int
+    state: str
+    params: dict
+    validation_accuracy: float | None
+    validation_loss: float | None
+    epochs_run: int
+    seconds: float
+    model_config: dict = field(default_factory=dict)
+    train_config: dict = field(default_factory=dict)
+
+
+@dataclass
+class SearchResult:
+    """Every trial in order, the best one, and the best one's trained run (the model)."""
+
+    trials: list[TrialRecord]
+    best: TrialRecord
+    run: Run
+
+    def to_dict(self) -> dict:
+        return {"trials": [asdict(t) for t in self.trials], "best": asdict(self.best)}
+
+
+def suggest(trial: optuna.Trial, model: ModelConfig, train: TrainConfig
+            ) -> tuple[ModelConfig, TrainConfig]:
+    """The recipe a trial tries: depth, width, activation, dropout, learning rate, weight
+    decay and batch size around the given (default) recipe; the ensemble size is kept."""
+    depth = trial.suggest_int("depth", 1, 3)
+    width = trial.suggest_categorical("width", WIDTHS)
+    model = replace(model, hidden=(width,) * depth,
+                    activation=trial.suggest_categorical("activation", ["relu", "gelu", "tanh"]),
+                    dropout=trial.suggest_float("dropout", 0.0, 0.4))
+    batch = trial.suggest_int("batch_size_log2", 4, 9)
+    train = replace(train, optimizer="adamw", lr=trial.suggest_float("lr", 3e-4, 3e-2, log=True),
+                    weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+                    batch_size=2 ** batch)
+    return model, train
+
+
+def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None, seed: int = 1,
+           model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
+           on_trial: Callable[[TrialRecord], None] | None = None,
+           on_epoch: Callable[[int, EpochStats], None] | None = None,
+           stop: threading.Event | None = None) -> SearchResult:
+    """Run up to `trials` trials (or until `timeout_s`, or `stop`) and return them all with
+    the best one's run. Needs a validation part (prepare(..., validation_fraction=0.2)).
+    `on_trial(record)` after each trial; `on_epoch(trial number, stats)` inside them."""
+    if "validation" not in prepared.arrays:
+        raise SchemaError("search scores trials on a validation set: set a validation "
+                          "fraction (e.g. 0.2)")
+    from .presets import get_preset  # presets imports training, as this module does
+    base = get_preset("default", len(prepared.arrays["train"][0]),
+                      len(prepared.encoder.class_names), seed)
+    model_config, train_config = model_config or base.model, train_config or base.train
+    records: list[TrialRecord] = []
+    best: dict = {"score": -math.inf, "run": None}
+
+    def objective(trial: optuna.Trial) -> float:
+        model, train = suggest(trial, model_config, train_config)
+        began, seen = time.perf_counter(), []
+
+        def epoch(stats: EpochStats) -> None:
+            seen.append(stats)
+            if on_epoch is not None:
+                on_epoch(trial.number, stats)
+            trial.report(stats.eval_accuracy, stats.epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        try:
+            run = fit(prepared, model, train, on_epoch=epoch, stop=stop)
+        except optuna.TrialPruned:
+            records.append(_record(trial, "pruned", model, train, seen, None, began))
+            raise
+        score = run.reports["validation"].accuracy
+        records.append(_record(trial, "complete", model, train, seen, run, began))
+        # ties go to the lower validation loss, then the earlier trial
+        key = (score, -run.reports["validation"].log_loss)
+        if best["run"] is None or key > best["score"]:
+            best.update(score=key, run=run, record=records[-1])
+        return score
+
+    def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if records and records[-1].number == trial.number and on_trial is not None:
+            on_trial(records[-1])
+        if stop is not None and stop.is_set():
+            study.stop()
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
+                                                                   n_warmup_steps=10))
+    study.optimize(objective, n_trials=trials, timeout=timeout_s, callbacks=[after])
+    if best["run"] is None:
+        raise SchemaError("no trial finished: give the search more trials or time")
+    return SearchResult(records, best["record"], best["run"])
+
+
+def _record(trial: optuna.Trial, state: str, model: ModelConfig, train: TrainConfig,
+            seen: list[EpochStats], run: Run | None, began: float) -> TrialRecord:
+    """A trial's record: at its validation report when it finished, else its last epoch."""
+    if run is not None:
+        report = run.reports["validation"]
+        accuracy, loss = report.accuracy, report.log_loss
+    else:
+        accuracy = seen[-1].eval_accuracy if seen else None
+        loss = seen[-1].eval_loss if seen else None
+    return TrialRecord(trial.number, state, dict(trial.params), accuracy, loss, len(seen),
+                       time.perf_counter() - began, model.to_dict(), train.to_dict())

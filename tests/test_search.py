@@ -1,0 +1,46 @@
+"""Issue 13: the Optuna search: seeded (same trials, same best twice), pruning on
+validation, every trial kept, the best trial's run is the model; needs a validation part."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from mlcore.errors import SchemaError
+from mlcore.model import ModelConfig
+from mlcore.search import search
+from mlcore.training import TrainConfig
+from mlcore.workflow import prepare
+
+
+@pytest.fixture(scope="module")
+def tiny(students_prepared):
+    return prepare(students_prepared.parts["train"], students_prepared.schema,
+                   students_prepared.parts["test"], validation_fraction=0.25)
+
+
+def _search(prepared, seen=None):
+    return search(prepared, trials=3, seed=7, model_config=ModelConfig(ensemble=2),
+                  train_config=TrainConfig(epochs=8, patience=4),
+                  on_trial=seen.append if seen is not None else None)
+
+
+def test_three_trials_seeded_same_best_twice(tiny):
+    seen = []
+    first = _search(tiny, seen)
+    assert [t.number for t in first.trials] == [0, 1, 2] == [t.number for t in seen]
+    assert all(t.state == "complete" and t.validation_accuracy is not None
+               for t in first.trials)
+    assert first.best.validation_accuracy == max(t.validation_accuracy for t in first.trials)
+    assert first.run.reports["validation"].accuracy == first.best.validation_accuracy
+    assert first.run.bundle.model_config.to_dict() == first.best.model_config
+    second = _search(tiny)
+    assert [t.params for t in second.trials] == [t.params for t in first.trials]
+    assert second.best.number == first.best.number
+    assert second.best.validation_accuracy == first.best.validation_accuracy
+    assert set(first.to_dict()) == {"trials", "best"}
+
+
+def test_search_needs_validation(students_prepared):
+    with pytest.raises(SchemaError, match="validation"):
+        search(students_prepared, trials=1)
