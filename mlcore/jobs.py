@@ -111,26 +111,29 @@ class Job:
     def progress(self) -> float:
         """Fraction of this run's epochs done, counting the rows done of the epoch under way."""
         total = self.total_epochs - self.first_epoch
-        done = (self.epochs[-1].epoch - self.first_epoch) if self.epochs else 0
-        if self.rows is not None and self.rows[0] == done + self.first_epoch + 1:
-            done += self.rows[1] / max(1, self.rows[2])
+        last, rows = self.epochs[-1:], self.rows  # read once: the manager's thread writes
+        done = (last[0].epoch - self.first_epoch) if last else 0
+        if rows is not None and rows[0] == done + self.first_epoch + 1:
+            done += rows[1] / max(1, rows[2])
         return min(1.0, done / total) if total > 0 else float(self.state.ended)
 
     @property
     def where(self) -> str:
         """'epoch 3 of 10', plus the rows done of the epoch under way when it is long."""
-        epoch = self.epochs[-1].epoch if self.epochs else self.first_epoch
+        last, rows = self.epochs[-1:], self.rows  # read once: the manager's thread writes
+        epoch = last[0].epoch if last else self.first_epoch
         text = f"epoch {epoch} of {self.total_epochs}"
-        if self.state == JobState.RUNNING and self.rows is not None and self.rows[0] == epoch + 1:
-            text += f" · rows {self.rows[1]:,} of {self.rows[2]:,} in epoch {self.rows[0]}"
+        if self.state == JobState.RUNNING and rows is not None and rows[0] == epoch + 1:
+            text += f" · rows {rows[1]:,} of {rows[2]:,} in epoch {rows[0]}"
         return text
 
     @property
     def eta(self) -> float | None:
         """Seconds left at the current pace, once some of this run is done."""
-        if self.state != JobState.RUNNING or self.progress == 0:
+        progress = self.progress
+        if self.state != JobState.RUNNING or progress == 0:
             return None
-        return self.elapsed * (1 - self.progress) / self.progress
+        return self.elapsed * (1 - progress) / progress
 
 
 def resume_point(path: Path | str) -> tuple[int, list[EpochStats]]:
@@ -272,6 +275,7 @@ class JobManager:
     def _stop(self, job: Job, why: str) -> None:
         if job.state == JobState.QUEUED:
             self._queue.remove(job)
+            self._positions()
             job.message = ("its browser session went away" if why == "expired"
                            else "stopped before it started")
             self._set(job, JobState.EXPIRED if why == "expired" else JobState.STOPPED)
@@ -300,7 +304,10 @@ class JobManager:
             if event is None:
                 if job.handle.alive():
                     return
-                event = ("gone", None)
+                try:  # it may have sent its last event between poll() and alive()
+                    event = job.handle.poll() or ("gone", None)
+                except (EOFError, OSError):
+                    event = ("gone", None)
             kind, value = event
             if kind == "epoch":
                 job.epochs.append(value)
@@ -329,6 +336,8 @@ class JobManager:
             stopped = why is not None and (history is None or history.stopped == "user")
             if history is not None:
                 job.epochs[:] = history.epochs
+            if not stopped:  # it completed before the stop took hold: nothing was cut short
+                job.message = None
             self._set(job, JobState.STOPPED if stopped else JobState.FINISHED, now)
         elif kind == "failed":
             job.message = str(value)
@@ -365,6 +374,9 @@ class JobManager:
                 job.handle.start({"task": job.task, "args": job.args, "limits": {
                     "memory_bytes": self.limits.memory_bytes, "nice": self.limits.nice}})
             except Exception as err:  # no worker could start: the job fails, in one line
+                if job.handle is not None:  # launched, but it could not take the job
+                    job.handle.kill()
+                    job.handle.close()
                 job.handle = None
                 job.message = f"no training worker could start: {type(err).__name__}: {err}"
                 self._set(job, JobState.FAILED, now)
