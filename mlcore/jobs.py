@@ -10,6 +10,7 @@ lock, so tests drive every interleaving with fake workers and a clock of their o
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -25,6 +26,8 @@ from .checkpoint import load_checkpoint
 from .errors import LimitError
 from .training import EpochStats
 from .workers import Launcher, LocalLauncher, WorkerHandle
+
+log = logging.getLogger(__name__)
 
 
 class JobState(str, Enum):
@@ -219,7 +222,8 @@ class JobManager:
         return folder
 
     def jobs(self, session: str) -> list[Job]:
-        return [j for j in self._jobs.values() if j.session == session]
+        with self._lock:
+            return [j for j in self._jobs.values() if j.session == session]
 
     def tick(self) -> None:
         """One pass: leases, events from workers, limits and stops, starts, clean-up."""
@@ -227,15 +231,17 @@ class JobManager:
         with self._lock:
             now = self.clock()
             self._expire(now)
-            for job in [j for j in self._jobs.values() if j.handle is not None]:
-                self._pump(job, now, closing)
-            for job in [j for j in self._jobs.values() if j.handle is not None]:
-                self._enforce(job, now)
+            for step in (self._pump, self._enforce):
+                for job in [j for j in self._jobs.values() if j.handle is not None]:
+                    try:
+                        step(job, now, closing)
+                    except Exception as err:  # one job's broken worker fails that job only
+                        self._broken(job, err, now, closing)
             self._start_queued(now)
             self._clean()
             self._positions()
-        for handle in closing:
-            handle.close()
+        for handle in closing:  # reaping waits for the process: not in the manager's thread
+            threading.Thread(target=handle.close, name="studio-reap", daemon=True).start()
 
     def close(self) -> None:
         """Kill every worker and remove every folder (server shutdown, tests)."""
@@ -256,8 +262,16 @@ class JobManager:
 
     # ---- inside the lock ---------------------------------------------------------------
     def _loop(self, tick_s: float) -> None:
+        """The manager's thread: it starts every worker, so workers (which die with the
+        thread that started them, PR_SET_PDEATHSIG) live as long as the manager."""
+        prewarm = getattr(self.launcher, "prewarm", None)
+        if prewarm is not None:
+            prewarm()  # the first job starts without waiting for torch to load
         while not self._closed:
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a bug must not stop every job on the server
+                log.exception("job manager tick failed")
             self._wake.wait(tick_s)
             self._wake.clear()
 
@@ -344,15 +358,26 @@ class JobManager:
             self._set(job, JobState.FAILED, now)
         elif why is not None:  # gone without a result after a stop
             job.message = job.message or (
-                "stopped" + (", ended by force after it did not stop within "
-                             f"{self.grace_s:.0f} s" if job.escalated else ""))
+                f"it did not stop within {self.grace_s:.0f} s, so it was ended by force"
+                if job.escalated else "stopped before it finished an epoch")
             self._set(job, JobState.STOPPED, now)
         else:
             job.message = ("the training process ended unexpectedly "
                            f"({job.handle.exit_text()})")
             self._set(job, JobState.FAILED, now)
 
-    def _enforce(self, job: Job, now: float) -> None:
+    def _broken(self, job: Job, err: Exception, now: float, closing: list) -> None:
+        log.exception("job %s: its worker failed", job.id, exc_info=err)
+        handle, job.handle = job.handle, None
+        try:
+            handle.kill()
+        except Exception:  # already unreachable
+            pass
+        closing.append(handle)
+        job.message = f"its worker stopped answering ({type(err).__name__}: {err})"
+        self._set(job, JobState.FAILED, now)
+
+    def _enforce(self, job: Job, now: float, closing: list) -> None:
         """Wall time for running jobs; SIGTERM then SIGKILL for stops not obeyed in time."""
         if job.state == JobState.RUNNING and now - job.started > self.limits.wall_s:
             self._stop(job, "wall")

@@ -55,10 +55,15 @@ def die_with_parent() -> None:
 
 
 def apply_limits(limits: dict) -> None:
-    """Lower our CPU priority below the server's and cap the memory this job may add."""
+    """Lower our CPU priority below the server's (every thread: Linux nices threads one by
+    one) and cap the memory this job may add. Not the cap with a GPU: CUDA reserves a vast
+    address space up front, so RLIMIT_AS would refuse it."""
     if limits.get("nice"):
-        os.nice(int(limits["nice"]))
-    if limits.get("memory_bytes"):
+        for task in os.listdir("/proc/self/task"):
+            tid = int(task)
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid)
+                           + int(limits["nice"]))
+    if limits.get("memory_bytes") and not torch.cuda.is_available():
         with open("/proc/self/statm") as f:
             mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         cap = mapped + int(limits["memory_bytes"])

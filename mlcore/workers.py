@@ -62,7 +62,17 @@ class LocalWorker:
         self.conn = Connection(ours.detach())
 
     def start(self, payload: dict) -> None:
-        self.conn.send_bytes(pickle.dumps(payload))
+        """Pickle the job here, send it from a thread: a worker still loading torch reads
+        a large table's arrays only when ready, and the manager must not wait for that."""
+        data = pickle.dumps(payload)
+        threading.Thread(target=self._send, args=(data,), name="studio-send",
+                         daemon=True).start()
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.conn.send_bytes(data)
+        except OSError:  # the worker died first: poll() reports it
+            pass
 
     def poll(self) -> tuple | None:
         if not self.conn.poll(0):
@@ -90,7 +100,7 @@ class LocalWorker:
 
     def exit_text(self) -> str:
         try:
-            code = self.process.wait(timeout=2)  # it closed its end: it is exiting
+            code = self.process.wait(timeout=0.5)  # it closed its end: it is exiting
         except subprocess.TimeoutExpired:
             code = None
         if code is None:

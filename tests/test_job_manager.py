@@ -327,7 +327,7 @@ def test_stop_then_the_worker_dies_without_a_result(rig):
     r.worker(job).die("exit code 1")
     r.tick(1)
     assert_ended_once(job, STOPPED)
-    assert job.result is None and job.message == "stopped"
+    assert job.result is None and job.message == "stopped before it finished an epoch"
 
 
 @pytest.mark.parametrize("eof", [True, False], ids=["eof", "no-eof"])
@@ -397,7 +397,7 @@ def test_a_stop_not_obeyed_is_escalated_to_sigterm_then_sigkill(rig):
     assert worker.calls == ["start", "request_stop", "terminate", "kill"]
     r.tick(1)  # it died of the kill
     assert_ended_once(job, STOPPED)
-    assert job.message == "stopped, ended by force after it did not stop within 5 s"
+    assert job.message == "it did not stop within 5 s, so it was ended by force"
     assert worker.calls[-1] == "close" and job.result is None
 
 
@@ -412,7 +412,7 @@ def test_a_worker_that_dies_of_sigterm_is_stopped_by_force(rig):
     r.tick(0.1)
     assert_ended_once(job, STOPPED)
     assert "kill" not in worker.calls
-    assert job.message == "stopped, ended by force after it did not stop within 5 s"
+    assert job.message == "it did not stop within 5 s, so it was ended by force"
 
 
 # ---- wall time --------------------------------------------------------------------------

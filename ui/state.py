@@ -110,8 +110,7 @@ def manager() -> JobManager:
         from mlcore.ray_workers import RayLauncher
         launcher = RayLauncher(address)
     else:
-        launcher = LocalLauncher()
-        launcher.prewarm()  # the first Train click starts at once
+        launcher = LocalLauncher()  # the manager's thread keeps a spare warm
     jobs = JobManager(launcher, lease_s=float(os.environ.get("STUDIO_LEASE_S", 30)))
     atexit.register(jobs.close)  # no worker or folder outlives the server
     return jobs

@@ -246,14 +246,15 @@ live()
 
 if job is not None and not job.active:
     run = job.result
-    if job.state in (JobState.FAILED, JobState.EXPIRED) or run is None:
+    if job.state in (JobState.FAILED, JobState.EXPIRED):
         st.error(f"Training {job.state.value}: {job.message}.")
+    elif run is None:
+        st.info(f"Stopped: {job.message}; there is no model to keep from this run.")
     else:
         state.model()  # adopt the result as the current model
         reports = run.reports
-        how = "Finished" if job.state == JobState.FINISHED else "Stopped by you"
-        if job.message:
-            how = f"Stopped: {job.message}."
+        how = "Finished" if job.state == JobState.FINISHED else (
+            f"Stopped: {job.message}," if job.message else "Stopped by you")
         if run.history.stopped == "early":
             how = f"Stopped early (best validation loss at epoch {run.history.best_epoch})"
         st.success(f"{how} after {len(run.history.epochs)} epochs on "
