@@ -22,13 +22,15 @@ from .decision import DEFAULT_THRESHOLD, check_threshold
 from .encoder import Encoder
 from .errors import BundleError, LimitError, SettingError
 from .model import ModelConfig, build_model, check_size, max_parameters, planned_shapes
+from .model_card import model_card
 from .metrics import stored_metrics
 from .schema import Schema
 from .training import TrainConfig
 
 FORMAT = "classifier-studio-bundle/1"
 MAX_ZIP_BYTES = 200 * 1024 * 1024
-MEMBERS = ("bundle.json", "model.pt")
+MEMBERS = ("bundle.json", "model.pt")   # what the reader needs; others are not read
+CARD = "README.md"                      # the model card the zip writer adds
 MAX_JSON_BYTES = 16 * 1024 * 1024      # bundle.json, on disk or inflated
 MAX_JSON_DEPTH = 32                     # nesting of arrays/objects (ours is 5 deep)
 MAX_ENTRIES = 16                        # entries in a bundle zip
@@ -250,12 +252,15 @@ def save_bundle(bundle: Bundle, directory: Path | str) -> Path:
     return directory
 
 
-def bundle_to_zip(bundle: Bundle) -> bytes:
-    """The bundle as one .zip (bundle.json + model.pt), e.g. for a download."""
+def bundle_to_zip(bundle: Bundle, data_name: str | None = None) -> bytes:
+    """The bundle as one .zip (bundle.json + model.pt + its model card as README.md, naming
+    `data_name` as the table it learned from), e.g. for a download. The reader needs only
+    the first two, so zips without a card load too."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("bundle.json", json.dumps(bundle.to_json(), indent=1))
         archive.writestr("model.pt", state_dict_bytes(bundle))
+        archive.writestr(CARD, model_card(bundle, data_name))
     return out.getvalue()
 
 
