@@ -43,3 +43,18 @@ class SettingError(StudioError):
 class ResumeError(StudioError):
     """A checkpoint cannot continue this run: trained for other settings or data, too old
     to say what for, or already past the epochs asked for."""
+
+
+class StoreError(StudioError):
+    """The run store cannot do what was asked: it cannot be opened, or a workspace, run or
+    dataset is not there."""
+
+
+class QuotaError(StoreError):
+    """A workspace would go over its quota of bytes or runs; the message says what to
+    delete."""
+
+
+class ShareError(StoreError):
+    """A share link that cannot be opened: unknown, revoked or expired (one sentence for
+    all three, so a token's history is not given away)."""
