@@ -1,0 +1,403 @@
+"""The run store on SQLite (a file) and on a real PostgreSQL (tests/pg_server.py):
+migrations, datasets by hash, runs round trip, isolation, share links, quotas, gc,
+concurrent writers, the state row and the model card in the zip."""
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import torch
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+
+import pg_server
+from conftest import members_of, zip_of
+from mlcore.bundle import CARD, bundle_from_zip, bundle_to_zip
+from mlcore.errors import QuotaError, ShareError, StoreError
+from mlcore.sharing import SHARE_INVALID
+from mlcore.store import Store
+from mlcore.store_schema import datasets, metadata, runs
+
+TABLE = b"sex\tage\tmajor\nM\t30\tgeology\nF\t41\thistory\n"
+
+
+class Clock:
+    """A clock the test sets: starts 2026-01-01 UTC, moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty store: a SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studio.db'}"
+    return pg_server.server(request).database()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(store_url, clock):
+    with Store(store_url, clock=clock) as opened:
+        yield opened
+
+
+def _count(store: Store, table) -> int:
+    with store.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _record(store: Store, workspace: str, bundle, digest: str | None = None, **kw) -> int:
+    return store.record_run(workspace, bundle, dataset_hash=digest, data_name="students.tsv",
+                            **kw)
+
+
+# ---- migrations
+
+
+def test_migrations_create_the_schema_from_empty(store_url):
+    began = time.perf_counter()
+    store = Store(store_url)
+    first = time.perf_counter() - began
+    with store.engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        assert tables == set(metadata.tables) | {"alembic_version"}
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+        version = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+        assert version.scalars().all() == ["0001"]
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.close()
+    began = time.perf_counter()
+    Store(store_url).close()  # already at head: nothing to do
+    print(f"\n{store_url.split(':')[0]}: migrate from empty {first * 1000:.0f} ms, "
+          f"reopen {(time.perf_counter() - began) * 1000:.0f} ms")
+
+
+def test_a_store_that_cannot_be_opened_says_so_in_one_line(tmp_path):
+    with pytest.raises(StoreError, match=r"^Cannot open the store nosuch://x: "):
+        Store("nosuch://x")
+    port = pg_server._free_port()
+    with pytest.raises(StoreError, match=r"^Cannot open the store postgresql\+psycopg://"
+                                         r"u:\*\*\*@127\.0\.0\.1") as err:
+        Store(f"postgresql+psycopg://u:secret@127.0.0.1:{port}/db")
+    assert "secret" not in str(err.value) and "\n" not in str(err.value)
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    with Store(url) as store, store.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(StoreError, match="its schema is not one this version knows .*'0099'"):
+        Store(url)
+
+
+# ---- datasets, runs, workspaces
+
+
+def test_datasets_are_stored_once_by_hash(store, students_bundle):
+    first, second = store.create_workspace(), store.create_workspace()
+    digest = store.put_dataset(first, "students.tsv", TABLE)
+    assert digest == hashlib.sha256(TABLE).hexdigest()
+    assert store.put_dataset(second, "mine.tsv", TABLE) == digest
+    assert store.put_dataset(first, "students.tsv", TABLE) == digest
+    for workspace in (first, second):
+        for _ in range(2):
+            _record(store, workspace, students_bundle, digest)
+    assert _count(store, datasets) == 1 and _count(store, runs) == 4
+    assert store.get_dataset(first, digest) == ("students.tsv", TABLE)
+    assert store.get_dataset(second, digest) == ("mine.tsv", TABLE)
+    with pytest.raises(StoreError, match="no dataset with that hash"):
+        store.get_dataset(store.create_workspace(), digest)
+    with pytest.raises(StoreError, match="put_dataset it first"):
+        _record(store, store.create_workspace(), students_bundle, digest)
+
+
+def test_runs_round_trip(store, students_bundle):
+    workspace = store.create_workspace()
+    digest = store.put_dataset(workspace, "students.tsv", TABLE)
+    timings = {"read_seconds": 0.5, "prepare_seconds": 0.25}
+    first = _record(store, workspace, students_bundle, digest, timings=timings)
+    second = _record(store, workspace, students_bundle, digest, parent=first,
+                     status="stopped")
+    listed = store.list_runs(workspace)
+    assert [r.id for r in listed] == [second, first]  # newest first (same time: by id)
+    assert listed[0].metrics is None and listed[0].history is None
+    row = store.get_run(workspace, first)
+    assert (row.label, row.class_names, row.architecture) == (
+        "col4", students_bundle.class_names, "6-(10-10)-3")
+    assert row.status == "finished" and store.get_run(workspace, second).status == "stopped"
+    assert store.get_run(workspace, second).parent == first
+    assert row.metrics == students_bundle.metrics and row.history == students_bundle.history
+    assert row.schema == students_bundle.schema.to_dict()
+    assert row.train_config == students_bundle.train_config.to_dict()
+    assert row.confusion == students_bundle.metrics["test"]["confusion"]
+    assert row.test_accuracy == students_bundle.metrics["test"]["accuracy"]
+    assert row.timings == {**timings, "train_seconds": students_bundle.history["train_seconds"]}
+    assert row.epochs == 40 and row.seed == 1 and row.dataset_hash == digest
+    back = store.run_bundle(workspace, first)
+    assert back.state_dict.keys() == students_bundle.state_dict.keys()
+    for key, tensor in students_bundle.state_dict.items():
+        assert back.state_dict[key].dtype == tensor.dtype
+        assert torch.equal(back.state_dict[key], tensor)
+    assert back.encoder == students_bundle.encoder and back.schema == students_bundle.schema
+    with pytest.raises(StoreError, match="status is one of"):
+        _record(store, workspace, students_bundle, status="exploded")
+
+
+def test_pin_and_delete(store, students_bundle):
+    workspace = store.create_workspace()
+    parent = _record(store, workspace, students_bundle)
+    child = _record(store, workspace, students_bundle, parent=parent)
+    token = store.share(workspace, parent)
+    store.pin_run(workspace, child)
+    assert store.get_run(workspace, child).pinned
+    store.pin_run(workspace, child, False)
+    assert not store.get_run(workspace, child).pinned
+    store.delete_run(workspace, parent)
+    assert [r.id for r in store.list_runs(workspace)] == [child]
+    assert store.get_run(workspace, child).parent is None
+    with pytest.raises(ShareError):
+        store.shared(token)
+    with pytest.raises(StoreError, match=f"There is no run {parent} in this workspace"):
+        store.run_bundle(workspace, parent)
+
+
+def test_workspaces_are_isolated(store, students_bundle):
+    mine, theirs = store.create_workspace(), store.create_workspace()
+    assert len(mine) >= 32 and mine != theirs and store.workspace_exists(mine)
+    run_id = _record(store, mine, students_bundle)
+    assert store.list_runs(theirs) == [] and store.list_runs("not-a-token") == []
+    assert not store.workspace_exists("not-a-token") and not store.workspace_exists("x" * 500)
+    for call in (lambda w: store.get_run(w, run_id), lambda w: store.run_bundle(w, run_id),
+                 lambda w: store.delete_run(w, run_id), lambda w: store.pin_run(w, run_id),
+                 lambda w: store.share(w, run_id)):
+        with pytest.raises(StoreError, match="no run"):
+            call(theirs)
+    with pytest.raises(StoreError, match="This workspace does not exist"):
+        store.put_dataset("not-a-token", "t.tsv", TABLE)
+    with pytest.raises(StoreError, match="This workspace does not exist"):
+        _record(store, "not-a-token", students_bundle)
+    assert [r.id for r in store.list_runs(mine)] == [run_id]
+    assert store.named_workspace("cli") == store.named_workspace("cli") != mine
+
+
+def test_state_round_trip(store):
+    workspace = store.create_workspace()
+    assert store.get_state(workspace) == {}
+    store.put_state(workspace, {"table": "abc", "settings": {"lr": 0.01}, "run": 3})
+    store.put_state(workspace, {"table": "def"})
+    assert store.get_state(workspace) == {"table": "def"}
+    assert store.get_state(store.create_workspace()) == {}
+    with pytest.raises(StoreError, match="over its 256 kB limit"):
+        store.put_state(workspace, {"big": "x" * 300_000})
+    with pytest.raises(StoreError, match="does not exist"):
+        store.get_state("not-a-token")
+
+
+# ---- share links
+
+
+def test_share_revoke_and_expiry(store, clock, students_bundle):
+    workspace = store.create_workspace()
+    run_id = _record(store, workspace, students_bundle)
+    forever, week = store.share(workspace, run_id), store.share(workspace, run_id, 7)
+    assert len(forever) >= 32 and forever != week
+    row, bundle = store.shared(forever)
+    assert row.id == run_id and row.label == "col4" and row.metrics is not None
+    assert all(torch.equal(bundle.state_dict[k], v)
+               for k, v in students_bundle.state_dict.items())
+    assert {s.token for s in store.shares(workspace, run_id)} == {forever, week}
+    clock.advance(days=6, hours=23)
+    assert store.shared(week)[0].id == run_id
+    clock.advance(hours=2)
+    for token in (week, "never-issued", "", "x" * 1000):
+        with pytest.raises(ShareError) as err:
+            store.shared(token)
+        assert str(err.value) == SHARE_INVALID
+    with pytest.raises(StoreError, match="no share link with that token"):
+        store.revoke(store.create_workspace(), forever)  # only the owner revokes
+    assert store.shared(forever)[0].id == run_id
+    store.revoke(workspace, forever)
+    store.revoke(workspace, forever)  # twice is fine
+    with pytest.raises(ShareError, match=f"^{SHARE_INVALID}$"):
+        store.shared(forever)
+    assert [s.active(clock.now) for s in store.shares(workspace, run_id)] == [False, False]
+    with pytest.raises(StoreError, match="expires after 0 to 3,650 days"):
+        store.share(workspace, run_id, -1)
+
+
+# ---- quotas and gc
+
+
+def _one_sentence(text: str) -> bool:
+    return text.endswith(".") and ". " not in text.replace("e.g. ", "")
+
+
+def test_quotas_refuse_in_one_sentence(store, students_bundle, monkeypatch):
+    small = store.create_workspace(quota_runs=2)
+    first = _record(store, small, students_bundle)
+    _record(store, small, students_bundle)
+    with pytest.raises(QuotaError) as err:
+        _record(store, small, students_bundle)
+    message = str(err.value)
+    assert message.startswith("This workspace already holds 2 runs, its quota of 2: delete "
+                              f"runs you no longer need (the oldest unpinned: #{first}, #")
+    assert _one_sentence(message)
+    store.delete_run(small, first)
+    _record(store, small, students_bundle)  # room again
+
+    tiny = store.create_workspace(quota_bytes=2048)
+    with pytest.raises(QuotaError) as err:
+        store.put_dataset(tiny, "big.tsv", b"x" * 4096)
+    assert str(err.value).startswith("The table 'big.tsv' (4 kB) would take this workspace "
+                                     "to 4 kB, over its quota of 2 kB: ")
+    assert _one_sentence(str(err.value))
+    with pytest.raises(QuotaError, match=r"^Run on 'students.tsv' \(\d+ kB\) would take"):
+        _record(store, tiny, students_bundle)
+    assert store.list_runs(tiny) == [] and _count(store, datasets) == 0
+
+    monkeypatch.setenv("STUDIO_QUOTA_RUNS", "1")
+    default = store.create_workspace()
+    _record(store, default, students_bundle)
+    with pytest.raises(QuotaError, match="its quota of 1"):
+        _record(store, default, students_bundle)
+    usage = store.usage(default)
+    assert usage.runs == 1 and usage.quota_runs == 1 and usage.bytes > 1000
+
+
+def test_gc_removes_old_unpinned_runs_and_unused_datasets(store, clock, students_bundle):
+    workspace = store.create_workspace()
+    old_table = store.put_dataset(workspace, "old.tsv", b"old\n1\n")
+    kept_table = store.put_dataset(workspace, "kept.tsv", b"kept\n1\n")
+    old = _record(store, workspace, students_bundle, old_table)
+    pinned = _record(store, workspace, students_bundle, kept_table)
+    store.pin_run(workspace, pinned)
+    token = store.share(workspace, old)
+    clock.advance(days=40)
+    fresh = _record(store, workspace, students_bundle, parent=old)
+    other = store.create_workspace()
+    _record(store, other, students_bundle)
+    removed = store.gc(30, workspace)
+    assert (removed.runs, removed.datasets) == (1, 1)
+    assert [r.id for r in store.list_runs(workspace)] == [fresh, pinned]
+    assert store.get_run(workspace, fresh).parent is None
+    assert len(store.list_runs(other)) == 1  # another workspace's old run is not touched
+    assert store.get_dataset(workspace, kept_table)[0] == "kept.tsv"
+    with pytest.raises(StoreError):
+        store.get_dataset(workspace, old_table)
+    with pytest.raises(ShareError):
+        store.shared(token)
+    clock.advance(days=40)
+    assert store.gc(30).runs == 2  # every workspace: fresh and other's run
+    assert [r.id for r in store.list_runs(workspace)] == [pinned]
+    assert _count(store, datasets) == 1
+
+
+# ---- concurrent writers
+
+
+def test_concurrent_writers_lose_nothing(store_url, students_bundle):
+    """4 threads, each with its own Store (engine and connections), recording 25 runs each
+    into one workspace at the same time: all 100 are there, none failed."""
+    with Store(store_url) as setup:
+        workspace = setup.create_workspace()
+    start, errors, ids = threading.Barrier(4), [], []
+
+    def writer() -> None:
+        try:
+            with Store(store_url) as own:
+                start.wait()
+                ids.extend(own.record_run(workspace, students_bundle, dataset_hash=None,
+                                          data_name="t") for _ in range(25))
+        except Exception as err:  # reported below, with its type
+            errors.append(f"{type(err).__name__}: {err}")
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    assert errors == []
+    with Store(store_url) as check:
+        assert sorted(r.id for r in check.list_runs(workspace)) == sorted(ids)
+        assert len(set(ids)) == 100
+    print(f"\n{store_url.split(':')[0]}: 4 threads x 25 runs in {seconds:.2f} s")
+
+
+def _process_writer(url: str, bundle, start) -> None:
+    """One writer process: wait for the others, open the (new) store, record 25 runs in
+    the workspace named "cli"; exit status 1 on any error."""
+    try:
+        start.wait(timeout=60)
+        with Store(url) as store:
+            workspace = store.named_workspace("cli")
+            for _ in range(25):
+                store.record_run(workspace, bundle, dataset_hash=None, data_name="t")
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    os._exit(0)
+
+
+def test_concurrent_processes_on_a_fresh_sqlite_file(tmp_path, students_bundle):
+    """4 processes open a store that does not exist yet at once (4 migrations racing),
+    find the same named workspace and record 25 runs each at the same time: all 100 are
+    there, and no 'database is locked'. Forked, so no process pays for importing torch."""
+    url = f"sqlite:///{tmp_path / 'studio.db'}"
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(5)
+    children = [context.Process(target=_process_writer, args=(url, students_bundle, start))
+                for _ in range(4)]
+    for child in children:
+        child.start()
+    start.wait(timeout=60)
+    began = time.perf_counter()
+    for child in children:
+        child.join(timeout=120)
+    seconds = time.perf_counter() - began
+    assert [child.exitcode for child in children] == [0] * 4
+    with Store(url) as store:
+        assert len(store.list_runs(store.named_workspace("cli"))) == 100
+    print(f"\nsqlite: 4 processes x 25 runs on a new file in {seconds:.2f} s")
+
+
+# ---- the model card in the zip
+
+
+def test_the_zip_carries_the_model_card(store, students_bundle):
+    data = bundle_to_zip(students_bundle, "students_train.tsv")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        card = archive.read(CARD).decode()
+    assert card.startswith("# Model card: `col4` from students_train.tsv")
+    for text in ("finance, geology, history", "| `col0` | binary | F, M |", "| `col1` | number",
+                 "| `col2` | categorical |", "oklahoma", "Confusion matrix", "6-(10-10)-3",
+                 "Optimizer: adam, lr 0.01", "--row '"):
+        assert text in card
+    assert bundle_from_zip(data).class_names == students_bundle.class_names
+    bare = {k: v for k, v in members_of(students_bundle).items() if k != CARD}
+    assert bundle_from_zip(zip_of(bare)).class_names == students_bundle.class_names
+    workspace = store.create_workspace()
+    run_id = _record(store, workspace, students_bundle)
+    with zipfile.ZipFile(io.BytesIO(store.run_zip(workspace, run_id))) as archive:
+        assert "from students.tsv" in archive.read(CARD).decode()
