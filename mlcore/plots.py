@@ -396,3 +396,41 @@ def effects_figure(names: Sequence[str], changes: Sequence[float], label: str,
     fig.update_yaxes(type="category", autorange="reversed")
     return _style(fig, f"Why {label}: each column against its training default",
                   max(260, 90 + 26 * len(rows)), showlegend=False)
+
+
+def compare_curves_figure(histories: Mapping[str, Mapping]) -> go.Figure:
+    """Runs side by side: each run's evaluation accuracy (solid) and train accuracy (dotted)
+    per epoch, one colour per run."""
+    fig = go.Figure()
+    for i, (name, history) in enumerate(histories.items()):
+        epochs = (history or {}).get("epochs", [])
+        color = class_color(i)
+        xs = [e["epoch"] for e in epochs]
+        fig.add_trace(go.Scatter(x=xs, y=[e.get("train_accuracy") for e in epochs],
+                                 name=f"{name} train", mode="lines", legendgroup=name,
+                                 line={"color": color, "dash": "dot"}))
+        if any(e.get("eval_accuracy") is not None for e in epochs):
+            fig.add_trace(go.Scatter(
+                x=xs, y=[e.get("eval_accuracy") for e in epochs], legendgroup=name,
+                name=f"{name} {(history or {}).get('eval_name') or 'eval'}", mode="lines",
+                line={"color": color}))
+    if not fig.data:
+        return _empty("Accuracy per epoch", "These runs recorded no epochs")
+    fig.update_xaxes(title_text="Epoch")
+    fig.update_yaxes(title_text="Accuracy", tickformat=".0%")
+    return _style(fig, "Accuracy per epoch, run by run")
+
+
+def compare_classes_figure(per_run: Mapping[str, Sequence[Mapping]],
+                           metric: str = "f1") -> go.Figure:
+    """Grouped bars: one group per class, one bar per run, the test rows' `metric`."""
+    fig = go.Figure()
+    for i, (name, rows) in enumerate(per_run.items()):
+        fig.add_trace(go.Bar(x=[str(r["name"]) for r in rows], y=[r[metric] for r in rows],
+                             name=name, marker_color=class_color(i),
+                             hovertemplate=f"{name} · %{{x}}: %{{y:.3f}}<extra></extra>"))
+    if not fig.data:
+        return _empty(f"{metric} per class", "No per-class metrics recorded")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text=metric, range=[0, 1.05])
+    return _style(fig, f"Test {metric} per class, run by run")

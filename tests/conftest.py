@@ -2,14 +2,20 @@
 trained once per session."""
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("STUDIO_DEBUG", "1")  # pages' unexpected errors raise in tests
+STORE_DIR = tempfile.mkdtemp(prefix="studio-test-store-")  # never the repo's studio.db
+atexit.register(shutil.rmtree, STORE_DIR, True)
+os.environ.setdefault("STUDIO_STORE", "sqlite:///" + os.path.join(STORE_DIR, "studio.db"))
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

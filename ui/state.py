@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit import config as st_config
 
 from mlcore.bundle import Bundle
 from mlcore.encoder import Encoder
@@ -28,7 +29,10 @@ from mlcore.schema import Schema, with_bins
 from mlcore.table import Limits, ReadOptions, Table, read_table
 from mlcore.workflow import evaluate_bundle
 
-UPLOAD_LIMITS = Limits(max_bytes=20 * 1024 * 1024, max_columns=500)
+# Streamlit's own limit (server.maxUploadSize, in MiB: Streamlit multiplies by 1024 * 1024),
+# so the Data page's "Up to 20 MB" and the uploader's "Limit 20MB per file" agree.
+UPLOAD_LIMITS = Limits(max_bytes=st_config.get_option("server.maxUploadSize") * 1024 * 1024,
+                       max_columns=500)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class DatasetState:
 
     encoders: dict = field(default_factory=dict, repr=False)  # (schema, scaling) -> Encoder
     key: str = field(default_factory=lambda: uuid.uuid4().hex[:10])  # this table, this load
+    source: dict = field(default_factory=dict)  # how the workspace brings it back (reload)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -79,6 +84,7 @@ class ModelState:
     parts: dict[str, pd.DataFrame] = field(default_factory=dict)
     key: str = field(default_factory=lambda: uuid.uuid4().hex[:10])  # widget keys per model
     data: tuple[str, str, str] | None = None  # (table name, its load key, label) of `reports`
+    run_id: int | None = None                 # its run in the workspace's store, if kept
 
     @cached_property
     def predictor(self) -> Predictor:
@@ -158,9 +164,12 @@ def model() -> ModelState | None:
     if current is not None and current.result is not None and \
             st.session_state.get("adopted_job") != current.id:
         st.session_state["adopted_job"] = current.id
-        st.session_state["model"] = ModelState(current.result.bundle, "trained here",
-                                               current.result.reports, current.prepared.parts,
-                                               data=st.session_state.get("job_data"))
+        adopted = ModelState(current.result.bundle, "trained here", current.result.reports,
+                             current.prepared.parts, data=st.session_state.get("job_data"))
+        from . import workspace  # it imports this module
+        adopted.run_id, note = workspace.record(current.result, dataset())
+        st.session_state["record_note"] = note
+        st.session_state["model"] = adopted
     return st.session_state.get("model")
 
 
@@ -193,7 +202,7 @@ def save_threshold(current: ModelState, threshold: float) -> ModelState:
     bundle = current.bundle.with_threshold(threshold, own)
     updated = ModelState(bundle, current.origin, {name: report.at_threshold(bundle.threshold)
                                                   for name, report in current.reports.items()},
-                         current.parts, data=current.data)
+                         current.parts, data=current.data, run_id=current.run_id)
     set_model(updated)
     return updated
 

@@ -11,7 +11,7 @@ from mlcore.schema import (KINDS, MAX_CLASSES, ColumnSpec, Schema, check_encodin
                            class_counts,
                            draft_schema, encoded_widths, quantile_bins, validate, with_bins)
 from mlcore.table import DELIMITERS, ReadOptions
-from ui import state
+from ui import state, workspace
 from ui.display import show_table
 
 SCALING_HELP = {"zscore": "z-score: (x - mean) / std", "minmax": "min-max: to 0..1",
@@ -42,7 +42,10 @@ def load(name: str, data: bytes, test: tuple[str, bytes] | None = None,
         return
     st.session_state.pop("load_error", None)
     st.session_state["label_problem"] = problem
-    state.set_dataset(state.DatasetState(name, table, schema, test_table, sample))
+    source, st.session_state["keep_note"] = workspace.keep_table(name, data, test, sample,
+                                                                 names, options)
+    state.set_dataset(state.DatasetState(name, table, schema, test_table, sample,
+                                         source=source))
     st.rerun()  # draw the sidebar (drawn before this page) with the new dataset
 
 
@@ -111,6 +114,9 @@ if "load_error" in st.session_state:
     st.error(f"**Could not read the file.** {st.session_state['load_error']}.  \nFix the file, "
              "change the reading options, or pick another file; your previous dataset is kept.",
              icon=":material/error:")
+for note in ("keep_note", "restore_note"):
+    if st.session_state.get(note):
+        st.warning(st.session_state[note], icon=":material/cloud_off:")
 
 data = state.dataset()
 if data is None:

@@ -6,7 +6,7 @@ import streamlit as st
 from mlcore import plots
 from mlcore.explain import MAX_ROWS, held_out_importance
 from mlcore.schema import numeric_values
-from ui import guide, state
+from ui import guide, share, state
 from ui.display import show_table
 
 OVERFIT_POINTS = 10  # train accuracy this many points above test: say it may be overfitting
@@ -329,3 +329,5 @@ else:
 
 curves_section()
 st.page_link("views/predict.py", label="Next: predict new rows", icon=":material/arrow_forward:")
+
+share.share_box(current, "evaluate")

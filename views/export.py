@@ -13,7 +13,7 @@ from mlcore.errors import StudioError
 from mlcore.onnx_check import ATOL, RTOL, check_features, raw_onnx_bytes
 from mlcore.onnx_export import onnx_bytes
 from mlcore.onnx_raw import decision_rule, input_names
-from ui import snippets, state
+from ui import share, snippets, state
 
 st.title("Export")
 st.caption("Step 5 of 5 · Take the model with you, with a few lines of Python for each file, "
@@ -229,5 +229,7 @@ if button_col.button("Save", width="stretch", key="save_button"):
             st.success(f"Saved to `{target}` (bundle.json + model.pt). Load it with "
                        f'`load_bundle("{target}")`, or below.',
                        icon=":material/check_circle:")
+
+share.share_box(current, "export")
 
 import_section()
