@@ -21,6 +21,7 @@ from .device import DEVICES
 from .encoder import SCALINGS
 from .cli_reading import (add_label_options, add_read_options, cmd_schema, read_and_infer,
                           read_options)
+from .cli_runs import add_runs_commands, add_store_options, cmd_runs, record_cli_run
 from .errors import StudioError
 from .explain import held_out_importance
 from .metrics import Report, evaluate
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--log-every", type=int, default=0, help="print every N epochs")
     t.add_argument("--out", required=True, help="bundle directory to write")
     t.add_argument("--json", action="store_true")
+    add_store_options(t, recording=True)
 
     e = sub.add_parser("evaluate", help="evaluate a bundle on a labelled file")
     e.add_argument("bundle")
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(up to 2,000 of them); rows spread over the training "
                                    "ranges and edge rows are always checked")
     x.add_argument("--json", action="store_true")
+    add_runs_commands(sub)
     return parser
 
 
@@ -251,6 +254,11 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
     out = Path(args.out)
     save_bundle(run.bundle, out)
     say(f"Saved the bundle to {out}/ (model.pt + bundle.json)")
+    run_id = record_cli_run(args, run, table, {
+        "read_seconds": read_seconds, "prepare_seconds": prepare_seconds,
+        "train_seconds": run.history.train_seconds}) if args.store else None
+    if run_id is not None:
+        say(f"Recorded run {run_id} in the store (mlcore runs show {run_id})")
     train_r, test_r = run.reports["train"], run.reports["test"]
     return {"train_accuracy": train_r.accuracy, "test_accuracy": test_r.accuracy,
             "train_correct": train_r.n_correct, "train_rows": train_r.n,
@@ -262,7 +270,7 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
             "train_seconds": run.history.train_seconds,
             "n_rows": len(table.frame) + (len(test_frame) if test_frame is not None else 0),
             "n_features": enc.n_features, "peak_memory_mb": peak_memory_mb(),
-            "architecture": run.bundle.architecture, "bundle": str(out)}
+            "architecture": run.bundle.architecture, "bundle": str(out), "run_id": run_id}
 
 
 def cmd_evaluate(args: argparse.Namespace, say) -> dict:
@@ -391,7 +399,7 @@ def cmd_export(args: argparse.Namespace, say) -> dict:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "export": cmd_export, "schema": cmd_schema}
+            "export": cmd_export, "schema": cmd_schema, "runs": cmd_runs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,8 @@ def test_directory_round_trip(students_bundle, test_rows, tmp_path):
 
 def test_zip_round_trip(students_bundle, test_rows, tmp_path):
     data = bundle_to_zip(students_bundle)
-    assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == ["bundle.json", "model.pt"]
+    assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == ["README.md", "bundle.json",
+                                                                    "model.pt"]
     want = Predictor(students_bundle).predict(test_rows).probabilities
     assert np.array_equal(Predictor(bundle_from_zip(data)).predict(test_rows).probabilities, want)
     (tmp_path / "b.zip").write_bytes(data)

@@ -124,3 +124,24 @@ def test_runs_commands_refuse_in_one_line(store_url):
     assert _runs("list", *store, "--workspace", elsewhere)[0] == {"runs": []}
     with pytest.raises(StoreError, match="no share link with that token"):
         _runs("revoke", "some-token", *store)
+
+
+def test_train_store_then_runs_list_through_the_real_cli(tmp_path):
+    """`python -m mlcore train ... --store URL` records the run; `runs list` sees it."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    root = DATA.parent
+
+    def cli(*argv: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "mlcore", *argv, "--json"], cwd=root,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    trained = cli("train", str(TRAIN), "--test", str(TEST), "--epochs", "3", "--out",
+                  str(tmp_path / "model"), "--store", url)
+    listed = cli("runs", "list", "--store", url)
+    assert [r["id"] for r in listed["runs"]] == [trained["run_id"]]
+    assert listed["runs"][0]["epochs"] == 3
