@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Install test dependencies (venv + Debian's Chromium for the browser tests and PostgreSQL
-# for the store tests, which start their own server on loopback), run pytest.
+# Install test dependencies (venv + Debian's Chromium for the browser tests, nginx for the
+# hosting test, PostgreSQL for the store tests), run pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [[ " ${missing[*]} " == *" nginx "* ]]; then
+      # apt may start the system's nginx on port 80: the hosting test runs its own
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now nginx >/dev/null 2>&1 || true
+      elif command -v service >/dev/null 2>&1; then
+        service nginx stop >/dev/null 2>&1 || true
+      fi
+    fi
   else
     echo "missing: run 'sudo apt-get install -y ${missing[*]}' first" >&2
   fi
