@@ -397,3 +397,78 @@ def test_real_shaped_uploads_on_the_data_page(page: Page, tmp_path):
     expect(page.get_by_text("label becomes a class index")).to_be_visible()
     no_traceback(page)
     shot(page, "10-data-price-binned")
+
+
+def predicted_label(page: Page) -> str:
+    verdict = page.get_by_text(re.compile(r"Predicted sex: \w \(probability [\d.]+%\)"))
+    expect(verdict).to_be_visible()
+    return re.search(r"Predicted sex: (\w) ", verdict.inner_text()).group(1)
+
+
+def train_people(page: Page, epochs: int) -> None:
+    go(page, "Train")
+    box = page.get_by_role("spinbutton", name="Epochs", exact=True)
+    box.fill(str(epochs))
+    box.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text(f"Finished after {epochs} epochs on")).to_be_visible(
+        timeout=180_000)
+
+
+def test_reload_keeps_the_work_and_a_share_link_predicts_the_same(page: Page, browser):
+    """Issue 12: train, reload (same table, same model); Share; the link in another browser
+    predicts the same label for the same row; revoked, it says so in one sentence; the Runs
+    page compares three runs."""
+    choose(page, "Sample", "People: predict sex")
+    page.get_by_role("button", name="Load this sample").click()
+    expect(page.get_by_role("heading", name="people_train.tsv")).to_be_visible()
+    train_people(page, 12)
+    assert "ws=" in page.url
+    page.reload()  # on the Train page, with ?ws= in the address
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("people_train.tsv")).to_be_visible()
+    expect(sidebar.get_by_text("12 epochs, trained here")).to_be_visible()
+    go(page, "Data")
+    expect(page.get_by_role("heading", name="people_train.tsv")).to_be_visible()
+    row = {"age": 41.0, "state": "nebraska", "income": 52000.0, "politics": "moderate"}
+    go(page, "Predict")
+    fill_form(page, row)
+    page.get_by_role("button", name="Predict", exact=True).click()
+    mine = predicted_label(page)
+
+    go(page, "Export")
+    page.get_by_role("button", name="Share", exact=True).click()
+    code = page.get_by_test_id("stCode").filter(has_text="?model=")
+    expect(code).to_be_visible()
+    link = code.inner_text().strip()
+    shot(page, "11-export-shared")
+    other = browser.new_context(viewport=VIEWPORT)
+    theirs = other.new_page()
+    theirs.goto(link)
+    expect(theirs.get_by_role("heading", name="sex: a shared classifier")).to_be_visible()
+    expect(theirs.get_by_text("people_train.tsv").first).to_be_visible()
+    no_traceback(theirs)
+    shot(theirs, "12-shared-model")
+    theirs.get_by_role("tab", name="Predict").click()
+    fill_form(theirs, row)
+    theirs.get_by_role("button", name="Predict", exact=True).click()
+    assert predicted_label(theirs) == mine
+    page.get_by_role("button", name="Revoke").click()
+    settle(page)
+    theirs.goto(link)
+    expect(theirs.get_by_text("This share link is not valid: it was revoked, has expired or "
+                              "never existed.")).to_be_visible()
+    expect(theirs.get_by_role("button", name="Predict")).to_have_count(0)
+    other.close()
+
+    for epochs in (6, 20):
+        train_people(page, epochs)
+    go(page, "Runs")
+    picker = page.get_by_role("combobox", name="Runs to compare (two or more)")
+    picker.click()
+    page.get_by_role("option").first.click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_text("Accuracy per epoch, run by run").first).to_be_visible()
+    no_traceback(page)
+    shot(page, "13-runs-compare-three")
