@@ -418,8 +418,9 @@ def compare_curves_figure(histories: Mapping[str, Mapping]) -> go.Figure:
         return _empty("Accuracy per epoch", "These runs recorded no epochs")
     fig.update_xaxes(title_text="Epoch")
     fig.update_yaxes(title_text="Accuracy", tickformat=".0%")
-    fig.update_layout(legend={"orientation": "h", "y": -0.25, "x": 0})  # clear of the title
-    return _style(fig, "Accuracy per epoch, run by run", HEIGHT + 60)
+    return _style(fig, "Accuracy per epoch, run by run", HEIGHT + 60,  # legend below: clear
+                  legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+                  margin={"l": 60, "r": 20, "t": 60, "b": 90})
 
 
 def compare_classes_figure(per_run: Mapping[str, Sequence[Mapping]],
