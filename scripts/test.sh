@@ -10,6 +10,7 @@ compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
+    echo "[1/3] Installing Debian's ${missing[*]} (apt-get, a minute or two)"
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
     if [[ " ${missing[*]} " == *" nginx "* ]]; then
       # apt may start the system's nginx on port 80: the hosting test runs its own
@@ -24,5 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+echo "[2/3] Installing the pinned Python dependencies into .venv (about a minute the first time)"
+.venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
+  -r requirements-dev.txt | { grep -v "^Requirement already satisfied" || true; }
+echo "[3/3] Running the test suite"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
