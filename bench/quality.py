@@ -58,8 +58,18 @@ def sample_table(name: str) -> Table:
               ([sample.train_path()] + ([sample.test_path()] if sample.test_file else []))]
     for frame in frames:
         frame.columns = list(sample.columns)
-    return Table(name, frames[0], infer_schema(frames[0], label=sample.label),
+    return Table(name, frames[0], numbers_kept(infer_schema(frames[0], label=sample.label)),
                  frames[1] if len(frames) > 1 else None)
+
+
+def numbers_kept(schema: Schema) -> Schema:
+    """Two-valued numeric features (digits' rarely inked pixels: 0 or 1 on the whole
+    table) as numbers, not binary: a split whose training rows hold one value refuses a
+    binary column."""
+    for column in schema.features:
+        if column.kind == "binary" and column.name[0] == "p" and column.name[1:].isdigit():
+            column.kind = "numeric"
+    return schema
 
 
 def sklearn_table(name: str) -> Table:
@@ -98,10 +108,11 @@ def recipe_for(table: Table, prepared: Prepared, overrides: dict, seed: int,
                         len(prepared.encoder.class_names), seed)
     model_fields = {f.name for f in fields(ModelConfig)}
     model = replace(recipe.model, **{k: v for k, v in overrides.items() if k in model_fields})
+    recipe_fields = ("scaling", "validation", "refit")
     train = replace(recipe.train, **{k: v for k, v in overrides.items()
-                                     if k not in model_fields and k not in ("scaling",
-                                                                            "validation")})
-    return replace(recipe, model=model, train=train)
+                                     if k not in model_fields and k not in recipe_fields})
+    return replace(recipe, model=model, train=train,
+                   refit=overrides.get("refit", recipe.refit))
 
 
 def split(table: Table, seed: int, preset: str, overrides: dict) -> Prepared:
@@ -128,7 +139,8 @@ def one_seed(table: Table, seed: int, models: list[str], preset: str, overrides:
     out = {}
     if "ours" in models:
         recipe = recipe_for(table, prepared, overrides, seed, preset)
-        run = fit(prepared, recipe.model, replace(recipe.train, threads=threads))
+        run = fit(prepared, recipe.model, replace(recipe.train, threads=threads),
+                  refit=recipe.refit)
         out["ours"] = (run.reports["test"].accuracy, run.history.train_seconds)
     parts = [prepared.arrays[p] for p in ("train", "validation") if p in prepared.arrays]
     X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -175,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--preset", default="default")
     parser.add_argument("--recipe", default="{}", help="JSON of ModelConfig/TrainConfig "
-                        "fields (and scaling, validation) over the preset")
-    parser.add_argument("--threads", type=int, default=2)
+                        "fields (and scaling, validation, refit) over the preset")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for ours, n_jobs for the forest")
     parser.add_argument("--quick", action="store_true", help="2 tables, 2 seeds, 20 epochs")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -195,11 +208,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} seed {seed}: " + ", ".join(
                 f"{m} {a:.1%} {s:.1f}s" for m, (a, s) in runs[-1].items()), flush=True)
         features = split(table, 1, args.preset, overrides).encoder.n_features
-        results[name] = {"shape": f"{len(table.frame) + (len(table.test) if table.test is not None else 0):,} × {features}",
-                         "runs": runs}
+        rows = len(table.frame) + (len(table.test) if table.test is not None else 0)
+        results[name] = {"shape": f"{rows:,} × {features}", "runs": runs}
+        if args.json:  # after every table, so a long run keeps what it measured
+            args.json.write_text(json.dumps(results, indent=1))
     print(markdown(results, args.models))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
     return 0
 
 

@@ -90,7 +90,8 @@ class History:
     device: str = ""
     stopped: str = ""           # "" (ran all epochs), "early" or "user"
     best_epoch: int | None = None
-    train_seconds: float = 0.0  # the training loop alone
+    train_seconds: float = 0.0  # the training loop alone (a refit's included)
+    refit_epochs: int = 0       # epochs of the final fit on training + validation rows
 
     @property
     def last(self) -> EpochStats | None:

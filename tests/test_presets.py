@@ -23,7 +23,7 @@ def test_presets_give_configs():
         assert scaling in ("zscore", "divisor")
     default = get_preset("default", n_rows=40_000)
     assert default.model.ensemble > 1 and default.validation_fraction > 0
-    assert default.train.patience > 0 and default.train.batch_size == 256
+    assert default.train.patience > 0 and default.train.batch_size == 256 and default.refit
     classic = get_preset("classic", n_classes=3)
     assert classic.model.hidden == (10, 10) and classic.model.activation == "tanh"
     assert (classic.train.optimizer, classic.train.lr, classic.train.momentum,
@@ -83,4 +83,18 @@ def test_default_recipe_curves_are_validation(students_prepared):
     run = fit(prepared, ModelConfig(hidden=(8,), ensemble=2),
               TrainConfig(epochs=6, patience=3), on_epoch=seen.append)
     assert run.history.eval_name == "validation" and seen[0].eval_accuracy is not None
+    assert set(run.reports) == {"train", "validation", "test"}
+
+
+def test_refit_trains_on_validation_rows_for_the_best_epoch_count(students_prepared):
+    prepared = prepare(students_prepared.parts["train"], students_prepared.schema,
+                       students_prepared.parts["test"], validation_fraction=0.2)
+    config = TrainConfig(lr=0.05, epochs=60, patience=5)
+    early = fit(prepared, ModelConfig(hidden=(32,), ensemble=2), config)
+    run = fit(prepared, ModelConfig(hidden=(32,), ensemble=2), config, refit=True)
+    assert run.history.best_epoch == early.history.best_epoch
+    assert run.history.refit_epochs == early.history.best_epoch
+    assert run.reports["train"].n == 200  # training + validation rows
+    assert run.reports["validation"].accuracy == early.reports["validation"].accuracy
+    assert run.bundle.metrics["validation"] == early.bundle.metrics["validation"]
     assert set(run.reports) == {"train", "validation", "test"}
