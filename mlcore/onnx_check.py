@@ -65,6 +65,11 @@ def sample_rows(bundle: Bundle, rows: int = SPREAD_ROWS, seed: int = 0) -> pd.Da
     for c in bundle.encoder.columns:
         if c.kind == "numeric":
             spread[c.name] = [repr(float(v)) for v in rng.uniform(c.low, c.high, rows)]
+        elif c.kind == "datetime":  # one text per date column, its years from the year part
+            if c.part == "year":
+                spread[c.name] = [_date(year, int(day), int(hour)) for year, day, hour in zip(
+                    rng.uniform(c.low, c.high, rows), rng.integers(0, 365, rows),
+                    rng.integers(0, 24, rows))]
         else:
             spread[c.name] = [None if v == MISSING_LEVEL else v
                               for v in rng.choice(np.array(c.levels, dtype=object), rows)]
@@ -73,21 +78,34 @@ def sample_rows(bundle: Bundle, rows: int = SPREAD_ROWS, seed: int = 0) -> pd.Da
 
 def edge_rows(bundle: Bundle) -> pd.DataFrame:
     """Every known category in turn, then a row of all missing values, one of unseen
-    categories, and rows at and far beyond the training extremes."""
+    categories, and rows at and far beyond the training extremes (dates: the typical year,
+    then the years at and beyond the training range)."""
     columns = bundle.encoder.columns
-    width = min(MAX_LEVEL_ROWS, max((len(c.levels) for c in columns if c.kind != "numeric"),
+    dates = {c.name: c for c in columns if c.kind == "datetime" and c.part == "year"}
+    plain = [c for c in columns if c.kind != "datetime"]
+    typical = {name: _date(c.fill, 180, 12) for name, c in dates.items()}
+    width = min(MAX_LEVEL_ROWS, max((len(c.levels) for c in plain if c.kind != "numeric"),
                                     default=0))
     rows = [{c.name: (repr(c.fill) if c.kind == "numeric" else
                       None if c.levels[r % len(c.levels)] == MISSING_LEVEL else
-                      c.levels[r % len(c.levels)]) for c in columns} for r in range(width)]
+                      c.levels[r % len(c.levels)]) for c in plain} | typical
+            for r in range(width)]
     rows.append({c.name: None for c in columns})
     rows.append({c.name: repr(c.fill) if c.kind == "numeric" else _unseen(c.levels)
-                 for c in columns})
+                 for c in plain} | typical)
     for pick in (lambda c: c.low, lambda c: c.high, lambda c: c.low - 10 * _span(c),
                  lambda c: c.high + 10 * _span(c)):
         rows.append({c.name: repr(float(pick(c))) if c.kind == "numeric" else
-                     next((v for v in c.levels if v != MISSING_LEVEL), None) for c in columns})
-    return pd.DataFrame(rows, columns=[c.name for c in columns], dtype=object)
+                     next((v for v in c.levels if v != MISSING_LEVEL), None) for c in plain}
+                    | {name: _date(pick(c), 180, 12) for name, c in dates.items()})
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(c.name for c in columns)),
+                        dtype=object)
+
+
+def _date(year: float, day: int, hour: int) -> str:
+    """An ISO date and time in `year` (kept within 1..9999), `day` days into it."""
+    start = pd.Timestamp(year=min(9999, max(1, int(year))), month=1, day=1)
+    return (start + pd.Timedelta(days=day, hours=hour)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _span(c) -> float:
@@ -105,7 +123,7 @@ def check_rows(bundle: Bundle, frame: pd.DataFrame | None = None,
                seed: int = 0) -> tuple[pd.DataFrame, int]:
     """The rows a check runs on and how many came from `frame` (at most MAX_TABLE_ROWS of
     it, sampled with a fixed seed): then spread rows and edge rows."""
-    features = [c.name for c in bundle.encoder.columns]
+    features = bundle.encoder.input_columns
     taken = pd.DataFrame(columns=features, dtype=object)
     if frame is not None and len(frame):
         taken = frame[features]

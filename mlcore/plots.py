@@ -377,8 +377,10 @@ def importance_figure(names: Sequence[str], means: Sequence[float], sds: Sequenc
         hovertemplate="%{y}: %{x:.2f} points lost<extra></extra>"))
     fig.update_xaxes(title_text="Accuracy lost when the column is shuffled (points)")
     fig.update_yaxes(type="category", autorange="reversed")
-    return _style(fig, "Feature importance on held-out rows", max(300, 90 + 26 * len(rows)),
-                  showlegend=False)
+    more = f" (top {top} of {len(names)})" if len(names) > top else ""
+    fig.update_yaxes(automargin=True)
+    return _style(fig, f"Feature importance on held-out rows{more}",
+                  max(300, 90 + 26 * len(rows)), showlegend=False)
 
 
 def effects_figure(names: Sequence[str], changes: Sequence[float], label: str,
@@ -394,7 +396,9 @@ def effects_figure(names: Sequence[str], changes: Sequence[float], label: str,
         hovertemplate="%{y}: %{x:+.1f} points<extra></extra>"))
     fig.update_xaxes(title_text=f"Change in P({label}) from this value (points)", zeroline=True)
     fig.update_yaxes(type="category", autorange="reversed")
-    return _style(fig, f"Why {label}: each column against its training default",
+    more = f" (top {top} of {len(names)})" if len(names) > top else ""
+    fig.update_yaxes(automargin=True)
+    return _style(fig, f"Why {label}: each column against its default{more}",
                   max(260, 90 + 26 * len(rows)), showlegend=False)
 
 

@@ -173,3 +173,30 @@ def test_why_this_prediction_on_predict(people):
     assert not at.exception
     assert "Why this prediction" in texts(at)
     assert any("replaced by its training default" in c.value for c in at.caption)
+
+
+def test_export_of_a_model_with_a_datetime_column():
+    """A date column: the network-only ONNX is checked on generated dates; the raw ONNX is
+    refused in one sentence (found by the browser tour: the page used to crash)."""
+    from mlcore.model import ModelConfig
+    from mlcore.schema import infer_schema
+    from mlcore.table import read_table
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit, prepare
+    from ui.state import DatasetState, ModelState
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "when": pd.date_range("2021-01-01", periods=300, freq="37h").strftime("%Y-%m-%d %H:%M"),
+        "x": rng.normal(size=300).round(3), "y": rng.choice(["p", "q"], 300)})
+    table = read_table(frame.to_csv(index=False).encode(), "dated.csv")
+    schema = infer_schema(table.frame, "y")
+    prepared = prepare(table.frame, schema)
+    run = fit(prepared, ModelConfig(hidden=(4,)), TrainConfig(epochs=2))
+    data = DatasetState("dated.csv", table, schema)
+    at = open_page("views/export.py", data,
+                   ModelState(run.bundle, "trained here", dict(run.reports), dict(prepared.parts)))
+    assert not at.exception
+    files = at.session_state["export_files"]
+    assert files["net"] is not None and files["onnx"] is None
+    assert "datetime" in files["error"] or "date" in files["error"]

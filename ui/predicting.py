@@ -23,9 +23,11 @@ def predict_tabs(current: state.ModelState, rule_hint: str = " (change it on Eva
     """What the model predicts from, then the two tabs."""
     bundle, predictor = current.bundle, current.predictor
     encoder, names = bundle.encoder, list(bundle.class_names)
+    columns = encoder.input_columns
+    shown = ", ".join(columns) if len(columns) <= 8 else f"{len(columns)} columns"
     st.markdown(f"Model **{bundle.architecture}** predicting **{encoder.label}** "
-                f"({', '.join(names)}) from {', '.join(encoder.input_columns)} · "
-                f"{current.origin}")
+                f"({', '.join(names[:12])}{', ...' if len(names) > 12 else ''}) from {shown} "
+                f"· {current.origin}", help=", ".join(columns) if len(columns) > 8 else None)
     if len(names) == 2:
         st.caption(f"Predicts **{names[1]}** when P({names[1]}) ≥ {bundle.threshold:.2f}, else "
                    f"{names[0]}: the threshold saved with the model{rule_hint}.")
@@ -106,11 +108,11 @@ def one_row(current: state.ModelState) -> None:
                 "numbers start at the training median, with the training range beside them.")
     with st.form(f"predict_form_{current.key}"):
         inputs = list({c.name: c for c in encoder.columns}.values())  # a date: one field
-        fields = st.columns(min(3, len(inputs)) or 1)
         values = {}
-        for i, c in enumerate(inputs):
-            with fields[i % len(fields)]:
-                values[c.name] = form_field(c, f"pf_{current.key}_{c.name}")
+        for start in range(0, len(inputs), 3):  # rows of three: on a phone they stack in order
+            for c, cell in zip(inputs[start:start + 3], st.columns(3)):
+                with cell:
+                    values[c.name] = form_field(c, f"pf_{current.key}_{c.name}")
         submitted = st.form_submit_button("Predict", type="primary")
     if submitted:
         try:

@@ -68,7 +68,8 @@ def per_class_section(per_class: list[dict], averages: dict, where: str) -> None
                          "recall": a["recall"], "F1": a["f1"], "support": total})
     frame = pd.DataFrame(rows).astype({"correct": "Int64", "wrong": "Int64"})
     table, chart = st.columns([3, 2])
-    show_table(frame, table, hide_index=True, width="stretch", column_config={
+    show_table(frame, table, hide_index=True, width="stretch", placeholder="",  # averages
+               column_config={
         "accuracy": st.column_config.NumberColumn(
             format="%.1f%%", help="correct / support (= recall); macro: the mean over "
                                   "classes; weighted: the overall accuracy"),
@@ -317,7 +318,7 @@ else:
         st.plotly_chart(plots.decision_boundary_figure(cache[grid_key], {
             "x": values["x"].tolist(), "y": values["y"].tolist(),
             "label": values["label"].tolist()}), key="decision")
-        others = len(bundle.encoder.columns) - 2
+        others = len(bundle.encoder.input_columns) - 2
         st.caption("Coloured regions: the class the model predicts at each point; dots: the "
                    "test rows in their actual class colour. "
                    + ("These are the model's only two features, so this is the whole picture."

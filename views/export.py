@@ -176,11 +176,14 @@ with use_zip:
                "table; the bundle encodes them and checks them the way this app does.")
     st.code(snippets.mlcore_snippet(f"{stem}.zip", row_text), language="python")
 with use_onnx:
-    st.caption("numpy and onnxruntime only, raw values in. For whole files, "
-               "`examples/predict_onnx.py model.onnx rows.tsv` does the same for every row. "
-               + ("Inputs: " + ", ".join(f"`{name}`" for name in input_names(bundle).values())
-                  + "."))
-    st.code(snippets.onnx_raw_snippet(bundle, row_text), language="python")
+    if files["onnx"] is None:  # no raw-input file for this model: say why, no snippet
+        st.caption(f"No raw-input model.onnx for this model: {files['error']}.")
+    else:
+        st.caption("numpy and onnxruntime only, raw values in. For whole files, "
+                   "`examples/predict_onnx.py model.onnx rows.tsv` does the same for every "
+                   "row. Inputs: " + ", ".join(f"`{name}`" for name in
+                                               input_names(bundle).values()) + ".")
+        st.code(snippets.onnx_raw_snippet(bundle, row_text), language="python")
 with use_pt:
     st.caption("Plain PyTorch, no mlcore: the network definition that fits these weights. It "
                "takes encoded features (see the last tab for the encoding); the numbers below "
