@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=DEFAULT_TRAIN.threads,
                    help="torch intra-op threads")
     t.add_argument("--log-every", type=int, default=0, help="print every N epochs")
+    t.add_argument("--ray", metavar="ADDRESS",
+                   help="train on the Ray cluster at ADDRESS (host:port of its head) "
+                        "instead of here: the same model, bit for bit (docs/cluster.md)")
     t.add_argument("--out", required=True, help="bundle directory to write")
     t.add_argument("--json", action="store_true")
     add_store_options(t, recording=True)
@@ -225,9 +228,16 @@ def _train_phase(args: argparse.Namespace, prepared: Prepared, say) -> Run:
     say(f"Network: {model_cfg.describe(enc.n_features, len(enc.class_names))} "
         f"{model_cfg.activation}, {'BCE on one sigmoid output' if n_out == 1 else 'cross-entropy'}"
         f"; {train_cfg.optimizer} lr {train_cfg.lr}, batch {train_cfg.batch_size}, "
-        f"{train_cfg.epochs} epochs" + (f", resuming from {args.resume}" if args.resume else ""))
-    run = fit(prepared, model_cfg, train_cfg, on_epoch, None,
-              checkpoint_dir if args.checkpoint_every else None, args.resume, on_batch=on_batch)
+        f"{train_cfg.epochs} epochs" + (f", resuming from {args.resume}" if args.resume else "")
+        + (f"; on the Ray cluster at {args.ray}" if args.ray else ""))
+    job = {"prepared": prepared, "model_config": model_cfg, "train_config": train_cfg,
+           "checkpoint_dir": checkpoint_dir if args.checkpoint_every else None,
+           "resume": args.resume}
+    if args.ray:
+        from .ray_workers import fit_on_ray  # the same job, run by a Ray actor
+        run = fit_on_ray(args.ray, job, on_epoch, on_batch)
+    else:
+        run = fit(**job, on_epoch=on_epoch, on_batch=on_batch)
     say(f"Trained {len(run.history.epochs)} epochs on {run.history.device} in "
         f"{run.history.train_seconds:.2f} s, {count_parameters(run.model)} parameters"
         + (f" (early stop, best epoch {run.history.best_epoch})"

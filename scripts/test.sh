@@ -28,5 +28,7 @@ fi
 echo "[2/3] Installing the pinned Python dependencies into .venv (about a minute the first time)"
 .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
   -r requirements-dev.txt | { grep -v "^Requirement already satisfied" || true; }
+.venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
+  -r requirements-cluster.txt | { grep -v "^Requirement already satisfied" || true; }  # Ray
 echo "[3/3] Running the test suite"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
