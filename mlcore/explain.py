@@ -104,3 +104,14 @@ def prediction_effects(predictor: Predictor, row: Mapping[str, Any]) -> tuple[st
                for i, name in enumerate(features)]
     effects.sort(key=lambda e: -abs(e.change))
     return predictor.encoder.class_names[chosen], effects
+
+
+def with_importance(run, prepared, repeats: int = 5, seed: int = 1):
+    """The run with its bundle's metrics holding permutation importance on the test rows
+    ("importance": column, mean, sd), as the model card and Evaluate show it."""
+    X, y = prepared.arrays["test"]
+    found = permutation_importance(run.model, X, y, prepared.encoder, run.bundle.threshold,
+                                   repeats, seed)
+    run.bundle.metrics["importance"] = [{"column": i.column, "mean": i.mean, "sd": i.sd}
+                                        for i in found]
+    return run

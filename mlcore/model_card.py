@@ -113,6 +113,21 @@ def _metrics(bundle: Bundle) -> list[str]:
               "|---|" + "---:|" * len(names)]
     for name, counts in zip(names, test["confusion"]):
         lines.append(f"| {name} | " + " | ".join(f"{c:,}" for c in counts) + " |")
+    return lines + _importance(bundle)
+
+
+def _importance(bundle: Bundle, top: int = 15) -> list[str]:
+    """Permutation importance on the test rows, most important first, when it was measured."""
+    found = bundle.metrics.get("importance")
+    if not found:
+        return []
+    lines = ["", "Feature importance (accuracy points lost on the test rows when the column "
+             "is shuffled; mean ± sd of 5 shuffles):", "", "| column | points lost |",
+             "|---|---:|"]
+    lines += [f"| {_cell(i['column'])} | {100 * i['mean']:.2f} ± {100 * i['sd']:.2f} |"
+              for i in found[:top]]
+    if len(found) > top:
+        lines.append(f"| … {len(found) - top} more | |")
     return lines
 
 

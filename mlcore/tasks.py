@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 
 from .budget import size_text
 from .errors import StudioError
+from .explain import with_importance
 from .sanity import overfit_check
 from .workflow import fit
 
@@ -21,8 +22,9 @@ class StopFlag(Protocol):
 
 
 def _fit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
-    return fit(**args, on_epoch=lambda stats: emit(("epoch", stats)),
-               on_batch=lambda *rows: emit(("batch", rows)), stop=stop)
+    run = fit(**args, on_epoch=lambda stats: emit(("epoch", stats)),
+              on_batch=lambda *rows: emit(("batch", rows)), stop=stop)
+    return with_importance(run, args["prepared"])
 
 
 def _overfit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from mlcore import plots
-from mlcore.explain import MAX_ROWS, held_out_importance
+from mlcore.explain import MAX_ROWS, Importance, held_out_importance
 from mlcore.schema import numeric_values
 from ui import guide, share, state
 from ui.display import show_table
@@ -279,10 +279,12 @@ if binary:
 st.subheader("Feature importance")
 held_out = "test" if "test" in frames else part
 cache = st.session_state.setdefault("importance", {})
-if current.key not in cache:
+stored = bundle.metrics.get("importance") if current.origin == "trained here" else None
+if current.key not in cache:  # measured by the training job on these test rows, or now
     cache.clear()
     with st.spinner(f"Shuffling each column of the {held_out} rows, 5 times…"):
-        cache[current.key] = held_out_importance(bundle, frames[held_out])
+        cache[current.key] = [Importance(**i) for i in stored] if stored else \
+            held_out_importance(bundle, frames[held_out])
 found = cache[current.key]
 st.plotly_chart(plots.importance_figure([i.column for i in found], [i.mean for i in found],
                                         [i.sd for i in found]), key="importance")
