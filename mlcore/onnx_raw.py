@@ -207,7 +207,8 @@ def raw_metadata(bundle: Bundle, names: dict[str, str]) -> dict[str, str]:
             "encoder": json.dumps(bundle.encoder.to_dict()),
             "metrics": json.dumps({part: {k: m.get(k) for k in ("accuracy", "n", "n_correct",
                                                                  "log_loss")}
-                                   for part, m in bundle.metrics.items()}),
+                                   for part, m in bundle.metrics.items()
+                                   if part in ("train", "validation", "test")}),
             "versions": json.dumps({**bundle.versions, "onnx": onnx.__version__}),
             "opsets": f"ai.onnx {OPSET}, ai.onnx.ml {ML_OPSET}, IR {IR_VERSION}"}
 
