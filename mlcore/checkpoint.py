@@ -82,6 +82,8 @@ def fingerprint(schema: Schema, encoder: Encoder, model_config: ModelConfig,
             "scaling": encoder.scaling, "hidden": list(model_config.hidden),
             "activation": model_config.activation, "dropout": model_config.dropout,
             "binary_head": model_config.binary_head,
+            **({"ensemble": model_config.ensemble} if model_config.ensemble != 1 else {}),
+            **({"init": model_config.init} if model_config.init != "torch" else {}),
             **{name: getattr(train_config, name) for name in TRAINING_SETTINGS},
             "n_features": encoder.n_features, "n_classes": len(encoder.class_names),
             "encoding": _digest(encoder.to_dict())}

@@ -148,3 +148,12 @@ def test_check_fingerprint_names_the_first_difference():
         check_fingerprint(saved, {**saved, "hidden": []}, "x.pt")
     with pytest.raises(ResumeError, match="another schema"):
         check_fingerprint(saved, {**saved, "schema": "bbbb"}, "x.pt")
+
+
+def test_resume_with_another_ensemble_size_is_refused_in_one_sentence(students_prepared):
+    prepared = students_prepared
+    single = fingerprint(prepared.schema, prepared.encoder, ModelConfig(), _config())
+    assert "ensemble" not in single  # K=1 checkpoints stay as they were
+    four = fingerprint(prepared.schema, prepared.encoder, ModelConfig(ensemble=4), _config())
+    with pytest.raises(ResumeError, match="ensemble=None, not 4"):
+        check_fingerprint(single, four, "epoch-00002.pt")
