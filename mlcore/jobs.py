@@ -211,9 +211,10 @@ class JobManager:
         self._wake.set()
 
     def lease(self, session: str) -> None:
-        """The session's heartbeat: it keeps its jobs and its folder for lease_s more."""
-        with self._lock:
-            self._lease(session)
+        """The session's heartbeat: it keeps its jobs and its folder for lease_s more.
+        Without the lock (one dict store and one set discard, atomic in CPython): every
+        page run calls it, and must not wait while tick() reads a worker's events."""
+        self._lease(session)
 
     def workdir(self, session: str) -> Path:
         """A folder private to the session (checkpoints), removed when its lease runs out."""

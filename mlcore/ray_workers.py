@@ -34,7 +34,7 @@ from typing import Callable
 
 from .budget import size_text
 from .errors import StudioError
-from .workers import LocalWorker
+from .workers import LocalLauncher, LocalWorker
 
 PACKAGE = Path(__file__).resolve().parent      # shipped to the cluster as a py_module
 RELAY = "import sys; from mlcore.ray_workers import relay_main; relay_main(sys.argv[1:])"
@@ -85,7 +85,7 @@ class RayWorker(LocalWorker):
         return text
 
 
-class RayLauncher:
+class RayLauncher(LocalLauncher):
     """RayWorkers for the cluster at `address`, each job's actor sized `num_cpus` and
     `memory`. One spare is kept ready (joined, its actor made and torch imported) so the
     next job starts at once; while it waits it holds that much of the cluster."""
@@ -94,28 +94,7 @@ class RayLauncher:
                  memory: int | None = None) -> None:
         self.address, self.num_cpus = address.strip(), num_cpus or default_cpus()
         self.memory = memory if memory is not None else default_memory()
-        self._spare: RayWorker | None = None
-        self._lock = threading.Lock()
-
-    def prewarm(self) -> None:
-        with self._lock:
-            if self._spare is None or not self._spare.alive():
-                self._spare = RayWorker(self.address, self.num_cpus, self.memory)
-
-    def __call__(self) -> RayWorker:
-        with self._lock:
-            worker, self._spare = self._spare, None
-        if worker is None or not worker.alive():
-            worker = RayWorker(self.address, self.num_cpus, self.memory)
-        self.prewarm()
-        return worker
-
-    def close(self) -> None:
-        with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.kill()
-            spare.close()
+        super().__init__(lambda: RayWorker(self.address, self.num_cpus, self.memory))
 
 
 def shipped_files(args: dict) -> dict:

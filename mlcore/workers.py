@@ -117,23 +117,24 @@ class LocalWorker:
 
 
 class LocalLauncher:
-    """Starts LocalWorkers, keeping one spare warm so the next job does not wait for a new
-    Python to import torch."""
+    """Starts workers (LocalWorkers unless `make` says otherwise: RayLauncher), keeping one
+    spare warm so the next job does not wait for a new Python to import torch."""
 
-    def __init__(self) -> None:
-        self._spare: LocalWorker | None = None
+    def __init__(self, make: Callable[[], WorkerHandle] = LocalWorker) -> None:
+        self._make = make
+        self._spare: WorkerHandle | None = None
         self._lock = threading.Lock()
 
     def prewarm(self) -> None:
         with self._lock:
             if self._spare is None or not self._spare.alive():
-                self._spare = LocalWorker()
+                self._spare = self._make()
 
-    def __call__(self) -> LocalWorker:
+    def __call__(self) -> WorkerHandle:
         with self._lock:
             worker, self._spare = self._spare, None
         if worker is None or not worker.alive():
-            worker = LocalWorker()
+            worker = self._make()
         self.prewarm()
         return worker
 

@@ -2,7 +2,7 @@
 Debian's Chromium through Playwright (as tests/test_browser.py).
 
 - A tab that closes while its job trains loses it: once the session's lease runs out
-  (STUDIO_LEASE_S=15 here) the job's worker process is gone and the session's folder under
+  (STUDIO_LEASE_S=20 here) the job's worker process is gone and the session's folder under
   the job manager's root is removed, within 45 s. The lease must stay above the 10 s an
   idle page waits between heartbeats (ui/sidebar.py): with 4 s, an open tab whose job has
   finished loses that job (its result, the sidebar's job line, its checkpoints) seconds
@@ -30,7 +30,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1400, "height": 1600}
-LEASE_S = 15  # > the idle heartbeat of 10 s
+LEASE_S = 20  # the shortest lease the app takes: twice the 10 s idle heartbeat
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):

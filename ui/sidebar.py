@@ -51,7 +51,7 @@ def follow_jobs(active: bool) -> None:
     """The job line, redrawn every second while a job runs; every 10 s otherwise, only to
     renew the session's lease (a closed tab stops renewing it, and loses its jobs)."""
 
-    @st.fragment(run_every=1.0 if active else 10.0)
+    @st.fragment(run_every=1.0 if active else state.HEARTBEAT_S)
     def follow() -> None:
         with guarded("the job status"):
             job_line(active)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import secrets
 import uuid
@@ -31,6 +32,7 @@ from mlcore.workflow import evaluate_bundle
 
 # Streamlit's own limit (server.maxUploadSize, in MiB: Streamlit multiplies by 1024 * 1024),
 # so the Data page's "Up to 20 MB" and the uploader's "Limit 20MB per file" agree.
+log = logging.getLogger(__name__)
 UPLOAD_LIMITS = Limits(max_bytes=st_config.get_option("server.maxUploadSize") * 1024 * 1024,
                        max_columns=500)
 
@@ -117,9 +119,22 @@ def manager() -> JobManager:
         launcher = RayLauncher(address)
     else:
         launcher = LocalLauncher()  # the manager's thread keeps a spare warm
-    jobs = JobManager(launcher, lease_s=float(os.environ.get("STUDIO_LEASE_S", 30)))
+    jobs = JobManager(launcher, lease_s=lease_seconds())
     atexit.register(jobs.close)  # no worker or folder outlives the server
     return jobs
+
+
+HEARTBEAT_S = 10.0  # the sidebar renews the lease this often while a session is idle
+
+
+def lease_seconds() -> float:
+    """STUDIO_LEASE_S (default 30), at least twice the idle heartbeat: a shorter lease would
+    expire live sessions between two heartbeats and drop their finished jobs."""
+    asked = float(os.environ.get("STUDIO_LEASE_S", 30))
+    if asked < 2 * HEARTBEAT_S:
+        log.warning("STUDIO_LEASE_S=%s is under twice the %s s heartbeat; using %s s",
+                    asked, HEARTBEAT_S, 2 * HEARTBEAT_S)
+    return max(asked, 2 * HEARTBEAT_S)
 
 
 def session_id() -> str:
