@@ -11,12 +11,19 @@ from .metrics import Report
 from .workflow import Prepared
 
 BASELINES = ("majority", "logistic")
+MAX_FIT_ROWS = 20_000  # logistic regression beside the model fits on at most this many rows
 
 
-def _training_rows(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """Every row a model may learn from: the training part and the validation part."""
+def _training_rows(prepared: Prepared, max_rows: int | None = None,
+                   seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Every row a model may learn from (the training and validation parts), or a seeded
+    sample of `max_rows` of them, so the baseline's cost is bounded on any table."""
     parts = [prepared.arrays[name] for name in ("train", "validation") if name in prepared.arrays]
-    return np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
+    X, y = np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
+    if max_rows is not None and len(X) > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
+        X, y = X[keep], y[keep]
+    return X, y
 
 
 def majority_probabilities(y_train: np.ndarray, n_classes: int, rows: int) -> np.ndarray:
@@ -48,11 +55,12 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, n_classes: int, c: float = 1.0,
 
 
 def baseline_reports(prepared: Prepared, part: str = "test",
-                     threshold: float = DEFAULT_THRESHOLD) -> dict[str, Report]:
+                     threshold: float = DEFAULT_THRESHOLD,
+                     max_rows: int | None = None) -> dict[str, Report]:
     """Reports of the majority class and of logistic regression on `part`, both fitted on
-    the rows the model learned from (training and validation parts)."""
+    the rows the model learned from (training and validation parts; at most `max_rows`)."""
     names = prepared.encoder.class_names
-    X_train, y_train = _training_rows(prepared)
+    X_train, y_train = _training_rows(prepared, max_rows)
     X, y = prepared.arrays[part]
     weight, bias = fit_logistic(X_train, y_train, len(names))
     with torch.no_grad():
@@ -61,3 +69,16 @@ def baseline_reports(prepared: Prepared, part: str = "test",
     return {"majority": Report(names, majority_probabilities(y_train, len(names), len(X)), y,
                                threshold),
             "logistic": Report(names, logistic, y, threshold)}
+
+
+def with_baselines(run, prepared: Prepared, max_rows: int = MAX_FIT_ROWS):
+    """The run with its bundle's metrics holding the baselines on the test part ("baselines":
+    name -> accuracy, macro F1, log loss, rows fitted on), as Evaluate and the CLI show them."""
+    reports = baseline_reports(prepared, "test", run.bundle.threshold, max_rows)
+    fitted = min(max_rows, sum(len(prepared.arrays[name][1]) for name in ("train", "validation")
+                               if name in prepared.arrays))
+    run.bundle.metrics["baselines"] = {
+        name: {"accuracy": report.accuracy, "macro_f1": report.averages()["macro"]["f1"],
+               "log_loss": report.log_loss, "fit_rows": fitted}
+        for name, report in reports.items()}
+    return run

@@ -23,7 +23,7 @@ from .cli_reading import (add_label_options, add_read_options, cmd_schema, read_
                           read_options)
 from .cli_runs import add_runs_commands, add_store_options, cmd_runs, record_cli_run
 from .errors import StudioError
-from .explain import held_out_importance, with_importance
+from .explain import held_out_importance
 from .metrics import Report, evaluate
 from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
 from .onnx_check import check_features, export_raw_onnx
@@ -31,6 +31,7 @@ from .onnx_export import export_onnx
 from .onnx_raw import decision_rule, input_names
 from .predict import Prediction, Predictor
 from .schema import Schema, with_bins
+from .tasks import finish_run
 from .table import Table, frame_to_text, read_table
 from .training import OPTIMIZERS, EpochStats, TrainConfig
 from .workflow import Prepared, Run, fit, prepare, read_like
@@ -236,8 +237,8 @@ def _train_phase(args: argparse.Namespace, prepared: Prepared, say) -> Run:
     if args.ray:
         from .ray_workers import fit_on_ray  # the same job, run by a Ray actor
         run = fit_on_ray(args.ray, job, on_epoch, on_batch)
-    else:  # a Ray actor runs mlcore.tasks, which adds the importance itself
-        run = with_importance(fit(**job, on_epoch=on_epoch, on_batch=on_batch), prepared)
+    else:  # a Ray actor runs mlcore.tasks, which adds importance and baselines itself
+        run = finish_run(fit(**job, on_epoch=on_epoch, on_batch=on_batch), prepared)
     say(f"Trained {len(run.history.epochs)} epochs on {run.history.device} in "
         f"{run.history.train_seconds:.2f} s, {count_parameters(run.model)} parameters"
         + (f" (early stop, best epoch {run.history.best_epoch})"

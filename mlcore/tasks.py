@@ -10,6 +10,7 @@ from __future__ import annotations
 import traceback
 from typing import Callable, Protocol
 
+from .baselines import with_baselines
 from .budget import size_text
 from .errors import StudioError
 from .explain import with_importance
@@ -21,10 +22,16 @@ class StopFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
+def finish_run(run, prepared):
+    """What every trained model carries beside its weights, computed where it trained:
+    permutation importance and the baselines on the same test rows."""
+    return with_baselines(with_importance(run, prepared), prepared)
+
+
 def _fit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
     run = fit(**args, on_epoch=lambda stats: emit(("epoch", stats)),
               on_batch=lambda *rows: emit(("batch", rows)), stop=stop)
-    return with_importance(run, args["prepared"])
+    return finish_run(run, args["prepared"])
 
 
 def _overfit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):

@@ -55,3 +55,18 @@ def test_baselines_on_the_same_split(students_prepared):
     X, y = students_prepared.arrays["train"]
     reference = LogisticRegression(max_iter=5000).fit(X, y).predict_proba(X_test)
     np.testing.assert_allclose(reports["logistic"].probabilities, reference, atol=2e-3)
+
+
+def test_with_baselines_stores_both_beside_the_model_on_a_bounded_sample(students_prepared):
+    from mlcore.baselines import with_baselines
+    from mlcore.model import ModelConfig
+    from mlcore.training import TrainConfig
+    from mlcore.workflow import fit
+    run = with_baselines(fit(students_prepared, ModelConfig(hidden=(4,)), TrainConfig(epochs=3)),
+                         students_prepared, max_rows=50)
+    stored = run.bundle.metrics["baselines"]
+    assert set(stored) == {"majority", "logistic"}
+    assert stored["logistic"]["fit_rows"] == 50
+    full = baseline_reports(students_prepared)
+    assert stored["majority"]["accuracy"] == full["majority"].accuracy  # frequencies of 50 rows
+    assert 0.0 <= stored["logistic"]["accuracy"] <= 1.0 and stored["logistic"]["log_loss"] > 0
