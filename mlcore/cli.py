@@ -9,43 +9,37 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from .budget import peak_memory_mb, size_text
+from .budget import peak_memory_mb
 from .bundle import Bundle, load_bundle, save_bundle, write_bundle
 from .decision import check_threshold
 from .device import DEVICES
-from .encoder import SCALINGS
-from .cli_reading import (add_label_options, add_read_options, cmd_schema, read_and_infer,
-                          read_options)
+from .cli_reading import (add_label_options, add_read_options, cmd_schema, describe_prepared,
+                          read_options, read_phase)
+from .cli_recipes import (Settings, add_recipe_options, add_search_command, check_cv_rows,
+                          check_spread_flags, cmd_search, cross_validation, extras_json,
+                          extras_lines, resolve, spread_lines, train_seeds)
 from .cli_runs import add_runs_commands, add_store_options, cmd_runs, record_cli_run
 from .errors import StudioError
 from .explain import held_out_importance
 from .metrics import Report, evaluate
-from .model import ACTIVATIONS, BINARY_HEADS, ModelConfig, count_parameters
+from .model import count_parameters
 from .onnx_check import check_features, export_raw_onnx
 from .onnx_export import export_onnx
 from .onnx_raw import decision_rule, input_names
 from .predict import Prediction, Predictor
 from .schema import Schema, with_bins
 from .tasks import finish_run
-from .table import Table, frame_to_text, read_table
-from .training import OPTIMIZERS, EpochStats, TrainConfig
+from .table import Table, frame_to_text
+from .training import EpochStats, TrainConfig
 from .workflow import Prepared, Run, fit, prepare, read_like
 
-DEFAULT_MODEL, DEFAULT_TRAIN = ModelConfig(), TrainConfig()
+DEFAULT_TRAIN = TrainConfig()
 THRESHOLD_HELP = ("two-class models: predict the positive (second) class when its "
                   "probability is at least this")
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden wants sizes like 10,10 (got '{text}')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,24 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--test", help="a separate test file (same columns)")
     split.add_argument("--test-fraction", type=float, default=0.2,
                        help="hold out this stratified fraction when there is no test file")
-    t.add_argument("--validation-fraction", type=float, default=0.0,
-                   help="hold out part of the training rows for early stopping")
     add_label_options(t)
     add_read_options(t)
-    t.add_argument("--scaling", choices=SCALINGS, default="zscore")
-    t.add_argument("--hidden", type=_hidden, default=DEFAULT_MODEL.hidden)
-    t.add_argument("--activation", choices=list(ACTIVATIONS), default=DEFAULT_MODEL.activation)
-    t.add_argument("--dropout", type=float, default=DEFAULT_MODEL.dropout)
-    t.add_argument("--binary-head", choices=BINARY_HEADS, default=DEFAULT_MODEL.binary_head)
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_TRAIN.optimizer)
-    t.add_argument("--lr", type=float, default=DEFAULT_TRAIN.lr)
-    t.add_argument("--momentum", type=float, default=DEFAULT_TRAIN.momentum)
-    t.add_argument("--batch-size", type=int, default=DEFAULT_TRAIN.batch_size)
-    t.add_argument("--epochs", type=int, default=DEFAULT_TRAIN.epochs,
-                   help="total epochs, also when resuming")
-    t.add_argument("--weight-decay", type=float, default=DEFAULT_TRAIN.weight_decay)
-    t.add_argument("--patience", type=int, default=0,
-                   help="early stopping patience in epochs (needs --validation-fraction)")
+    add_recipe_options(t)
     t.add_argument("--seed", type=int, default=DEFAULT_TRAIN.seed)
     t.add_argument("--checkpoint-every", type=int, default=0, help="epochs between checkpoints")
     t.add_argument("--checkpoint-dir", help="where checkpoints go (default OUT/checkpoints)")
@@ -137,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(up to 2,000 of them); rows spread over the training "
                                    "ranges and edge rows are always checked")
     x.add_argument("--json", action="store_true")
+    add_search_command(sub)
     add_runs_commands(sub)
     return parser
 
@@ -158,61 +138,29 @@ def _report_json(report: Report) -> dict:
             "macro": data["macro"], "weighted": data["weighted"], "binary": data["binary"]}
 
 
-def _read_phase(args: argparse.Namespace, say) -> tuple[Table, Schema, pd.DataFrame | None]:
-    """Phase 1 and 2: read the training (and test) file, infer the schema and the label."""
-    say(f"Reading {args.train_file} ...")
-    table, schema = read_and_infer(args, args.train_file)
-    frame = table.frame
-    test_frame = None
-    if args.test:
-        test_frame = read_table(args.test, names=None if table.has_header else list(frame.columns),
-                                options=replace(table.options, header=table.has_header)).frame
-    say(f"Read {table.name}: {len(frame):,} rows, {len(frame.columns)} columns "
-        f"({table.delimiter_name}-separated, {'a' if table.has_header else 'no'} header)")
-    for note in table.notes:
-        say(f"  note: {note}")
-    for c in schema.columns:
-        if c.role == "ignore":
-            say(f"  left out {c.name}: {c.note}")
-    return table, schema, test_frame
+def _network_line(args: argparse.Namespace, prepared: Prepared, settings: Settings) -> str:
+    """The network and its training in one line, as the articles write them."""
+    enc, model_cfg, train_cfg = prepared.encoder, settings.model, settings.train
+    n_out = model_cfg.outputs(len(enc.class_names))
+    return (f"Network: {model_cfg.describe(enc.n_features, len(enc.class_names))} "
+            f"{model_cfg.activation}, "
+            f"{'BCE on one sigmoid output' if n_out == 1 else 'cross-entropy'}"
+            f"; {train_cfg.optimizer} lr {train_cfg.lr}, batch {train_cfg.batch_size}, "
+            f"{train_cfg.epochs} epochs" + (f", resuming from {args.resume}" if args.resume
+                                            else "")
+            + (f"; on the Ray cluster at {args.ray}" if args.ray else ""))
 
 
-def _describe_prepared(prepared: Prepared, args: argparse.Namespace, say) -> None:
-    """What the encoding phase made of the table: classes, columns, parts, first rows."""
-    enc, label = prepared.encoder, prepared.schema.label
-    counts = prepared.parts["train"][label].value_counts()
-    say(f"Label '{label}': {len(enc.class_names)} classes ("
-        + ", ".join(f"{c} {counts.get(c, 0)}" for c in enc.class_names[:12])
-        + (", ..." if len(enc.class_names) > 12 else "") + ") in the training rows")
-    for c in enc.columns:
-        say(f"  {c.name}: {c.describe()}")
-    for problem in prepared.warnings[:5]:
-        say(f"  warning: {problem}")
-    parts = ", ".join(f"{name} {len(rows):,}" for name, rows in prepared.parts.items())
-    say(f"Rows: {parts}" + (f" (test from {Path(args.test).name})" if args.test else
-                             f" (stratified split, seed {args.seed})"))
-    X = prepared.arrays["train"][0]
-    say(f"Encoded: {enc.n_features:,} numbers per row "
-        f"({size_text(sum(a[0].nbytes for a in prepared.arrays.values()))} float32)")
-    if len(X):
-        say("First encoded rows:")
-        for _, row in enc.preview(prepared.parts["train"], 3).iterrows():
-            say(f"  {row['raw'][:60]:<40} ->  {row['encoded'][:120]}")
-
-
-def _train_phase(args: argparse.Namespace, prepared: Prepared, say) -> Run:
+def _train_phase(args: argparse.Namespace, prepared: Prepared, settings: Settings,
+                 say) -> Run:
     """Phase 4: build the network, train it with progress every --log-every epochs."""
-    enc = prepared.encoder
-    model_cfg = ModelConfig(args.hidden, args.activation, args.dropout, args.binary_head)
-    train_cfg = TrainConfig(args.optimizer, args.lr, args.momentum, args.batch_size, args.epochs,
-                            args.weight_decay, args.seed, args.patience, args.checkpoint_every,
-                            args.device, args.threads)
+    train_cfg = settings.train
     out = Path(args.out)
     checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else out / "checkpoints"
-    log_every = args.log_every or max(1, args.epochs // 10)
+    log_every = args.log_every or max(1, train_cfg.epochs // 10)
 
     def on_epoch(stats: EpochStats) -> None:
-        if stats.epoch % log_every == 0 or stats.epoch == args.epochs:
+        if stats.epoch % log_every == 0 or stats.epoch == train_cfg.epochs:
             evaluation = (f"  {prepared.eval_name} {stats.eval_accuracy:.2%}"
                           if stats.eval_accuracy is not None else "")
             say(f"  epoch {stats.epoch:>5}  loss {stats.train_loss:.4f}  "
@@ -225,15 +173,9 @@ def _train_phase(args: argparse.Namespace, prepared: Prepared, say) -> Run:
             last_said[0] = time.perf_counter()
             say(f"  epoch {epoch:>5}  rows {done:,} of {total:,}")
 
-    n_out = model_cfg.outputs(len(enc.class_names))
-    say(f"Network: {model_cfg.describe(enc.n_features, len(enc.class_names))} "
-        f"{model_cfg.activation}, {'BCE on one sigmoid output' if n_out == 1 else 'cross-entropy'}"
-        f"; {train_cfg.optimizer} lr {train_cfg.lr}, batch {train_cfg.batch_size}, "
-        f"{train_cfg.epochs} epochs" + (f", resuming from {args.resume}" if args.resume else "")
-        + (f"; on the Ray cluster at {args.ray}" if args.ray else ""))
-    job = {"prepared": prepared, "model_config": model_cfg, "train_config": train_cfg,
+    job = {"prepared": prepared, "model_config": settings.model, "train_config": train_cfg,
            "checkpoint_dir": checkpoint_dir if args.checkpoint_every else None,
-           "resume": args.resume}
+           "resume": args.resume, "refit": settings.refit}
     if args.ray:
         from .ray_workers import fit_on_ray  # the same job, run by a Ray actor
         run = fit_on_ray(args.ray, job, on_epoch, on_batch)
@@ -242,26 +184,52 @@ def _train_phase(args: argparse.Namespace, prepared: Prepared, say) -> Run:
     say(f"Trained {len(run.history.epochs)} epochs on {run.history.device} in "
         f"{run.history.train_seconds:.2f} s, {count_parameters(run.model)} parameters"
         + (f" (early stop, best epoch {run.history.best_epoch})"
-           if run.history.stopped == "early" else ""))
+           if run.history.stopped == "early" else "")
+        + (f", then refitted for {run.history.refit_epochs} epochs on train + validation"
+           if run.history.refit_epochs else ""))
     return run
 
 
-def cmd_train(args: argparse.Namespace, say) -> dict:
-    began = time.perf_counter()
-    table, schema, test_frame = _read_phase(args, say)
-    read_seconds = time.perf_counter() - began
+def _prepare_phase(args: argparse.Namespace, table: Table, schema: Schema,
+                   test_frame: pd.DataFrame | None, say) -> tuple[Prepared, Settings]:
+    """Phase 3: split and encode with the recipe's scaling and validation fraction, then
+    the recipe for the split's training rows and classes."""
     say("Encoding ...")
-    began = time.perf_counter()
+    split = resolve(args)
     prepared = prepare(table.frame, schema, test_frame, args.test_fraction,
-                       args.validation_fraction, args.seed, args.scaling, table.name)
+                       split.validation_fraction, args.seed, split.scaling, table.name)
+    describe_prepared(prepared, args, say)
+    return prepared, resolve(args, len(prepared.arrays["train"][0]),
+                             len(prepared.encoder.class_names))
+
+
+def cmd_train(args: argparse.Namespace, say) -> dict:
+    """Read, encode, train (one model or --seeds N), report, cross-validate (--cv), save
+    the bundle and record it; the --json object."""
+    check_spread_flags(args)
+    began = time.perf_counter()
+    table, schema, test_frame = read_phase(args, say)
+    check_cv_rows(args, len(table.frame) + (len(test_frame) if test_frame is not None else 0))
+    read_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    prepared, settings = _prepare_phase(args, table, schema, test_frame, say)
     prepare_seconds = time.perf_counter() - began
-    _describe_prepared(prepared, args, say)
     enc = prepared.encoder
     say("Training ...")
-    run = _train_phase(args, prepared, say)
+    if settings.describe():
+        say(settings.describe())
+    say(_network_line(args, prepared, settings))
+    run, spread = train_seeds(args, prepared, settings, say) if args.seeds else \
+        (_train_phase(args, prepared, settings, say), None)
     for name in ("train", "test"):
         for line in _report_lines(name, run.reports[name]):
             say(line)
+    for line in extras_lines(run):
+        say(line)
+    if args.cv:
+        spread = cross_validation(args, table, test_frame, schema, settings, say)
+    for line in spread_lines(spread) if spread is not None else []:
+        say(line)
     out = Path(args.out)
     save_bundle(run.bundle, out)
     say(f"Saved the bundle to {out}/ (model.pt + bundle.json)")
@@ -281,7 +249,9 @@ def cmd_train(args: argparse.Namespace, say) -> dict:
             "train_seconds": run.history.train_seconds,
             "n_rows": len(table.frame) + (len(test_frame) if test_frame is not None else 0),
             "n_features": enc.n_features, "peak_memory_mb": peak_memory_mb(),
-            "architecture": run.bundle.architecture, "bundle": str(out), "run_id": run_id}
+            "architecture": run.bundle.architecture, "bundle": str(out), "run_id": run_id,
+            **extras_json(run, settings),
+            **({spread.kind: spread.to_dict()} if spread is not None else {})}
 
 
 def cmd_evaluate(args: argparse.Namespace, say) -> dict:
@@ -410,7 +380,7 @@ def cmd_export(args: argparse.Namespace, say) -> dict:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "export": cmd_export, "schema": cmd_schema, "runs": cmd_runs}
+            "export": cmd_export, "schema": cmd_schema, "search": cmd_search, "runs": cmd_runs}
 
 
 def main(argv: list[str] | None = None) -> int:

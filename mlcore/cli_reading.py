@@ -1,9 +1,13 @@
 """What the CLI commands share about reading a table (delimiter, header, skipped lines,
 comment character, encoding, NA tokens) and choosing its label (--label NAME,
---label-index N, --bins K), and the `schema` command that explains every column."""
+--label-index N, --bins K), the read and encoding phases `train` and `search` both print,
+and the `schema` command that explains every column."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -11,6 +15,9 @@ from .budget import size_text
 from .errors import SchemaError
 from .schema import Schema, class_counts, encoded_widths, infer_schema
 from .table import DELIMITERS, ReadOptions, Table, read_table
+
+if TYPE_CHECKING:
+    from .workflow import Prepared
 
 DELIMITER_NAMES = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "spaces": " "}
 
@@ -78,6 +85,48 @@ def read_and_infer(args: argparse.Namespace, path: str) -> tuple[Table, Schema]:
     table = read_table(path, options=read_options(args))
     schema = infer_schema(table.frame, label_choice(args, table.frame), args.bins)
     return table, schema
+
+
+def read_phase(args: argparse.Namespace, say) -> tuple[Table, Schema, pd.DataFrame | None]:
+    """Phase 1 and 2: read the training (and test) file, infer the schema and the label."""
+    say(f"Reading {args.train_file} ...")
+    table, schema = read_and_infer(args, args.train_file)
+    frame = table.frame
+    test_frame = None
+    if args.test:
+        test_frame = read_table(args.test, names=None if table.has_header else list(frame.columns),
+                                options=replace(table.options, header=table.has_header)).frame
+    say(f"Read {table.name}: {len(frame):,} rows, {len(frame.columns)} columns "
+        f"({table.delimiter_name}-separated, {'a' if table.has_header else 'no'} header)")
+    for note in table.notes:
+        say(f"  note: {note}")
+    for c in schema.columns:
+        if c.role == "ignore":
+            say(f"  left out {c.name}: {c.note}")
+    return table, schema, test_frame
+
+
+def describe_prepared(prepared: Prepared, args: argparse.Namespace, say) -> None:
+    """What the encoding phase made of the table: classes, columns, parts, first rows."""
+    enc, label = prepared.encoder, prepared.schema.label
+    counts = prepared.parts["train"][label].value_counts()
+    say(f"Label '{label}': {len(enc.class_names)} classes ("
+        + ", ".join(f"{c} {counts.get(c, 0)}" for c in enc.class_names[:12])
+        + (", ..." if len(enc.class_names) > 12 else "") + ") in the training rows")
+    for c in enc.columns:
+        say(f"  {c.name}: {c.describe()}")
+    for problem in prepared.warnings[:5]:
+        say(f"  warning: {problem}")
+    parts = ", ".join(f"{name} {len(rows):,}" for name, rows in prepared.parts.items())
+    say(f"Rows: {parts}" + (f" (test from {Path(args.test).name})" if args.test else
+                             f" (stratified split, seed {args.seed})"))
+    X = prepared.arrays["train"][0]
+    say(f"Encoded: {enc.n_features:,} numbers per row "
+        f"({size_text(sum(a[0].nbytes for a in prepared.arrays.values()))} float32)")
+    if len(X):
+        say("First encoded rows:")
+        for _, row in enc.preview(prepared.parts["train"], 3).iterrows():
+            say(f"  {row['raw'][:60]:<40} ->  {row['encoded'][:120]}")
 
 
 def describe_columns(frame: pd.DataFrame, schema: Schema) -> list[dict]:
