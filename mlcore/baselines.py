@@ -3,6 +3,8 @@ class, and multinomial logistic regression (in torch, so the runtime needs no
 scikit-learn: L-BFGS on the mean cross-entropy plus scikit-learn's default L2, C = 1)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -11,6 +13,7 @@ from .metrics import Report
 from .workflow import Prepared
 
 BASELINES = ("majority", "logistic")
+TITLES = {"majority": "majority class", "logistic": "logistic regression"}
 MAX_FIT_ROWS = 20_000  # logistic regression beside the model fits on at most this many rows
 
 
@@ -75,10 +78,65 @@ def with_baselines(run, prepared: Prepared, max_rows: int = MAX_FIT_ROWS):
     """The run with its bundle's metrics holding the baselines on the test part ("baselines":
     name -> accuracy, macro F1, log loss, rows fitted on), as Evaluate and the CLI show them."""
     reports = baseline_reports(prepared, "test", run.bundle.threshold, max_rows)
-    fitted = min(max_rows, sum(len(prepared.arrays[name][1]) for name in ("train", "validation")
-                               if name in prepared.arrays))
+    available = sum(len(prepared.arrays[name][1]) for name in ("train", "validation")
+                    if name in prepared.arrays)
     run.bundle.metrics["baselines"] = {
         name: {"accuracy": report.accuracy, "macro_f1": report.averages()["macro"]["f1"],
-               "log_loss": report.log_loss, "fit_rows": fitted}
+               "log_loss": report.log_loss, "fit_rows": min(max_rows, available),
+               "training_rows": available}
         for name, report in reports.items()}
     return run
+
+
+@dataclass
+class Comparison:
+    """Evaluate's "Compared with baselines": one row per model (this model first), each
+    with its test accuracy in percent, `points` (its accuracy minus the model's, in
+    percentage points; None for the model), macro F1 and log loss; a note on the rows they
+    share, and a sentence when a baseline does at least as well as the model."""
+
+    rows: list[dict]
+    note: str
+    warning: str | None = None
+
+
+def compare_with_baselines(metrics: dict) -> Comparison | None:
+    """The comparison from a bundle's stored metrics (its "test" part and "baselines", all
+    measured on the same test rows when the model trained); None when either is missing
+    (a bundle from before the baselines were stored)."""
+    test, baselines = metrics.get("test"), metrics.get("baselines")
+    if not isinstance(test, dict) or not isinstance(baselines, dict):
+        return None
+    model = {"model": "this model", "accuracy": 100 * test["accuracy"], "points": None,
+             "macro_f1": test["macro"]["f1"], "log_loss": test["log_loss"]}
+    rows = [model] + [{"model": TITLES[name], "accuracy": 100 * b["accuracy"],
+                       "points": 100 * (b["accuracy"] - test["accuracy"]),
+                       "macro_f1": b["macro_f1"], "log_loss": b["log_loss"]}
+                      for name, b in baselines.items() if name in TITLES]
+    logistic = baselines.get("logistic", {})
+    fitted, available = logistic.get("fit_rows"), logistic.get("training_rows")
+    sampled = ""
+    if fitted and available and available > fitted:
+        sampled = f", logistic regression on {fitted:,} of them sampled"
+    elif fitted == MAX_FIT_ROWS and available is None:  # stored before training_rows was
+        sampled = f", logistic regression on at most {fitted:,} of them sampled"
+    with_validation = " (validation rows included)" if "validation" in metrics else ""
+    note = (f"Both baselines learn from the rows this model trained on{with_validation}"
+            f"{sampled}, and are scored on the same {test['n']:,} test rows. The majority "
+            "class always predicts the commonest training class; logistic regression is a "
+            "straight-line model.")
+    warning = None
+    for row in sorted(rows[1:], key=lambda r: r["model"] != TITLES["majority"]):
+        if row["points"] < 0:
+            continue
+        than = "no better than" if row["points"] == 0 else \
+            f"{row['points']:.1f} points worse than"
+        warning = (f"On these test rows this model does {than} {row['model']} "
+                   f"({test['accuracy']:.1%} against {row['accuracy'] / 100:.1%}). "
+                   + ("It has learned nothing beyond the class frequencies: try more "
+                      "epochs or another learning rate on Train."
+                      if row["model"] == TITLES["majority"] else
+                      "A straight-line model is enough here, or the network needs other "
+                      "settings; with few test rows a point or two can be luck of the split."))
+        break
+    return Comparison(rows, note, warning)

@@ -91,10 +91,11 @@ class Bundle:
 
     def with_threshold(self, threshold: float, reports: dict | None = None) -> Bundle:
         """A copy deciding at `threshold` (two classes only); with `reports` (Report per
-        part, e.g. the session's) its stored metrics are re-measured at that threshold."""
+        part, e.g. the session's) its stored parts' metrics are re-measured at that threshold
+        (what else the metrics hold, such as importance and baselines, is kept)."""
         threshold = check_threshold(threshold, self.class_names, "the threshold")
-        metrics = self.metrics if reports is None else stored_metrics(
-            {name: report.at_threshold(threshold) for name, report in reports.items()})
+        metrics = self.metrics if reports is None else {**self.metrics, **stored_metrics(
+            {name: report.at_threshold(threshold) for name, report in reports.items()})}
         return replace(self, threshold=threshold, metrics=metrics)
 
 

@@ -135,6 +135,20 @@ class Report:
                 "members": self.members(), "misclassified": self.misclassified()}
 
 
+def members_line(members: dict) -> str:
+    """An ensemble's spread in words, e.g. '16 members: min 80.0%, median 85.0%, max 87.5%;
+    the ensemble (mean of their probabilities) 87.5%' (`members` as Report.members gives)."""
+    return (f"{members['count']} members: min {members['min']:.1%}, median "
+            f"{members['median']:.1%}, max {members['max']:.1%}; the ensemble (mean of "
+            f"their probabilities) {members['ensemble']:.1%}")
+
+
+def one_row_points(rows: int) -> str:
+    """What one row is worth in accuracy on `rows` rows, e.g. 'one of 40 rows is 2.5 points'
+    (said beside small test sets' accuracies, where a row or two moves a figure a lot)."""
+    return f"one of {rows:,} rows is {100 / rows:.2g} points" if rows else ""
+
+
 def stored_metrics(reports: dict[str, Report]) -> dict[str, dict]:
     """Reports per part as the bundle stores them: everything but the misclassified rows."""
     return {name: {k: v for k, v in report.to_dict().items() if k != "misclassified"}

@@ -25,6 +25,7 @@ __all__ = [
     "class_distribution_figure",
     "decision_boundary_figure",
     "digits_figure",
+    "members_figure",
 ]
 
 TEMPLATE = "plotly_white"
@@ -361,6 +362,42 @@ def digits_figure(pixels: Sequence[Sequence[float]], labels: Sequence[str]) -> g
                            yanchor="bottom", showarrow=False, font=dict(size=14)))
     return _style(go.Figure(traces), "Digits", height=220, annotations=titles,
                   margin=dict(l=10, r=10, t=60, b=10), **axes)
+
+
+def members_figure(members: Mapping, where: str = "test") -> go.Figure:
+    """An ensemble's spread: one dot per member at its accuracy on the ``where`` rows (members
+    with the same accuracy stacked), the ensemble's accuracy as a dashed line; ``members``
+    as ``Report.members()`` gives it (count, accuracy, min, median, max, ensemble)."""
+    title = f"Each member's {where} accuracy"
+    accuracy = [float(a) for a in (members or {}).get("accuracy") or []]
+    if not accuracy:
+        return _empty(title, "Not an ensemble: no members to show", height=220)
+    seen: dict[float, int] = {}
+    stack = []
+    for a in accuracy:
+        seen[round(a, 9)] = seen.get(round(a, 9), 0) + 1
+        stack.append(seen[round(a, 9)])
+    fig = go.Figure(go.Scatter(
+        x=accuracy, y=stack, mode="markers", name="members", showlegend=False,
+        cliponaxis=False,
+        marker=dict(size=11, color=class_color(0), line=dict(width=1, color="white")),
+        customdata=list(range(1, len(accuracy) + 1)),
+        hovertemplate="member %{customdata}: %{x:.1%}<extra></extra>"))
+    ensemble = members.get("ensemble")
+    if ensemble is not None:
+        fig.add_vline(x=float(ensemble), line=dict(color=EVAL_COLOR, width=2, dash="dash"),
+                      annotation=dict(text=f"ensemble {float(ensemble):.1%}",
+                                      font=dict(color=EVAL_COLOR), yanchor="bottom"),
+                      annotation_position="top")
+    values = accuracy + ([float(ensemble)] if ensemble is not None else [])
+    low, high = min(values), max(values)
+    pad = max(0.01, (high - low) * 0.15)
+    fig.update_xaxes(title_text=f"Accuracy on the {where} rows", tickformat=".0%",
+                     range=[max(0.0, low - pad), min(1.01, high + pad)])
+    fig.update_yaxes(visible=False, range=[0.3, max(stack) + 0.7])
+    return _style(fig, title, height=min(420, 200 + 10 * max(0, max(stack) - 4)),
+                  showlegend=False,
+                  margin=dict(l=20, r=20, t=70, b=50))
 
 
 def importance_figure(names: Sequence[str], means: Sequence[float], sds: Sequence[float],

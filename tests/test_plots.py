@@ -292,3 +292,25 @@ def test_palette_is_stable_and_module_is_pure():
     assert len(set(plots.CLASS_COLORS)) == len(plots.CLASS_COLORS)
     src = open(plots.__file__, encoding="utf-8").read()
     assert "import streamlit" not in src and "import torch" not in src
+
+
+def test_members_figure_stacks_equal_accuracies_and_marks_the_ensemble():
+    members = {"count": 5, "accuracy": [0.8, 0.825, 0.8, 0.85, 0.8], "min": 0.8,
+               "median": 0.8, "max": 0.85, "ensemble": 0.875}
+    fig = plots.members_figure(members)
+    _check(fig)
+    dots = fig.data[0]
+    assert list(dots.x) == members["accuracy"]
+    assert list(dots.y) == [1, 1, 2, 1, 3]  # the three members at 80% stacked
+    (line,) = fig.layout.shapes
+    assert line.x0 == line.x1 == 0.875 and line.line.dash == "dash"
+    assert "ensemble 87.5%" in [a.text for a in fig.layout.annotations]
+    low, high = fig.layout.xaxis.range
+    assert low < 0.8 and high > 0.875 and high <= 1.01
+    assert fig.layout.title.text == "Each member's test accuracy"
+
+
+def test_members_figure_for_a_single_network_is_an_empty_note():
+    fig = plots.members_figure(None)
+    _check(fig)
+    assert not fig.data and "Not an ensemble" in fig.layout.annotations[0].text

@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from mlcore import plots
+from mlcore.baselines import compare_with_baselines
 from mlcore.explain import MAX_ROWS, Importance, held_out_importance
+from mlcore.metrics import members_line, one_row_points
 from mlcore.schema import numeric_values
 from ui import guide, share, state
 from ui.display import show_table
@@ -52,6 +54,48 @@ def accuracy_section(summaries: dict[str, dict]) -> None:
             st.info(f"Test accuracy is {-gap:.1f} points above train accuracy. With few test "
                     "rows this can be luck of the split; a larger test fraction gives a "
                     "steadier number.", icon=":material/info:")
+
+
+def baselines_section(metrics: dict, own_rows: bool) -> None:
+    """This model beside the majority class and logistic regression on the same test rows,
+    as measured where the model trained (nothing is fitted here)."""
+    st.subheader("Compared with baselines")
+    comparison = compare_with_baselines(metrics)
+    if comparison is None:
+        st.caption("Baselines (the majority class and logistic regression on the same rows) "
+                   "are measured when a model trains; they come with models trained from "
+                   "this version of the app.")
+        return
+    show_table(pd.DataFrame(comparison.rows), hide_index=True, placeholder="",
+               column_config={
+        "model": st.column_config.TextColumn("model"),
+        "accuracy": st.column_config.NumberColumn("test accuracy", format="%.1f%%"),
+        "points": st.column_config.NumberColumn(
+            "vs model", format="%+.1f points",
+            help="the baseline's test accuracy minus this model's, in percentage points: "
+                 "below zero, the model does better"),
+        "macro_f1": st.column_config.NumberColumn(
+            "macro F1", format="%.3f", help="F1 per class, averaged with every class counting "
+                                            "the same"),
+        "log_loss": st.column_config.NumberColumn(
+            "log loss", format="%.4f", help="mean of -log P(true class); lower is better")})
+    st.caption(comparison.note + ("" if own_rows else
+                                  " This model's row is as measured when it trained, on those "
+                                  "same rows; the accuracy above is on the rows split on "
+                                  "Data."))
+    if comparison.warning:
+        st.info(comparison.warning, icon=":material/info:")
+
+
+def members_section(members: dict | None, rows: int) -> None:
+    """An ensemble's spread over its members (nothing for a single network)."""
+    if not members:
+        return
+    st.markdown(f"**The ensemble's members.** {members_line(members)}, on the test rows.")
+    st.plotly_chart(plots.members_figure(members), key="members_chart")
+    st.caption("Each dot is one member, trained inside the ensemble and scored alone; the "
+               "dashed line is the ensemble. The spread is how much a single network's "
+               f"accuracy owes to luck (its initial weights); {one_row_points(rows)}.")
 
 
 def per_class_section(per_class: list[dict], averages: dict, where: str) -> None:
@@ -141,6 +185,9 @@ if not current.reports:
         curves_section()
         st.stop()
     accuracy_section({p: stored[p] for p in parts})
+    baselines_section(stored, own_rows=True)
+    stored_test = stored.get("test") or {}
+    members_section(stored_test.get("members"), stored_test.get("n", 0))
     part = st.radio("Rows", parts, horizontal=True, key=f"eval_stored_part_{current.key}",
                     format_func=lambda p: f"{PART_TITLES[p]} ({stored[p]['n']} rows)")
     metrics = stored[part]
@@ -171,6 +218,12 @@ if current.origin != "trained here" and state.dataset() is not None:
                "trained on another split, some of these test rows may be rows it trained on.")
 accuracy_section({p: {"accuracy": r.accuracy, "n": r.n, "n_correct": r.n_correct,
                       "log_loss": r.log_loss} for p, r in reports.items()})
+stored_test = (bundle.metrics or {}).get("test") or {}
+baselines_section(bundle.metrics or {}, own_rows=current.origin == "trained here" or (
+    "test" in reports and (stored_test.get("n"), stored_test.get("n_correct"))
+    == (reports["test"].n, reports["test"].n_correct)))
+if "test" in reports:
+    members_section(reports["test"].members(), reports["test"].n)
 
 parts = [p for p in ("test", "train", "validation") if p in reports]
 binary = len(names) == 2
