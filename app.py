@@ -36,7 +36,7 @@ if st.query_params.get("model"):  # a share link: the model's own read-only page
 workspace.token()  # ?ws=: this browser's workspace (restores a reload)
 page = st.navigation(PAGES)
 with guarded("the sidebar"):
-    sidebar.show()
+    sidebar.show(page_follows_job=page.title == "Train")
 try:
     with guarded(f"the {page.title} page"):
         page.run()

@@ -82,3 +82,16 @@ def test_share_link_opens_a_read_only_page_and_revoke_closes_it():
     gone = reloaded(None, model=token)
     assert [e.value for e in gone.error] == [SHARE_INVALID]
     assert not any(b.label == "Predict" for b in gone.button)
+
+
+def test_a_full_quota_says_the_model_is_not_kept_and_keeps_it_usable(monkeypatch):
+    monkeypatch.setenv("STUDIO_QUOTA_RUNS", "1")  # read when the workspace is created
+    at = trained(load_sample(new_app(), "people"), epochs=2)
+    assert at.session_state["model"].run_id is not None and not at.warning
+    next(b for b in at.button if b.label == "Train").click().run()
+    wait_for_job(at)
+    at.run()
+    model = at.session_state["model"]
+    assert model.run_id is None and model.bundle is not None  # the second model is in use
+    said = [w.value for w in at.warning]
+    assert len(said) == 1 and "is not kept in your runs" in said[0], said

@@ -17,7 +17,9 @@ def device_name() -> str:
     return "CPU (no GPU found)" if device.type == "cpu" else describe_device(device)
 
 
-def show() -> None:
+def show(page_follows_job: bool = False) -> None:
+    """The sidebar; `page_follows_job` when the page shows the job's progress itself (Train),
+    so only one part of a page reruns every second and asks for the redraw at its end."""
     with st.sidebar:
         st.markdown("### Dataset")
         data = state.dataset()
@@ -44,22 +46,23 @@ def show() -> None:
                         + (f"  \ntest accuracy **{test['accuracy']:.1%}**" if test else ""))
         st.markdown("### Device")
         st.markdown(device_name())
-        follow_jobs(state.busy())
+        follow_jobs(state.busy() and not page_follows_job, page_follows_job)
 
 
-def follow_jobs(active: bool) -> None:
-    """The job line, redrawn every second while a job runs; every 10 s otherwise, only to
-    renew the session's lease (a closed tab stops renewing it, and loses its jobs)."""
+def follow_jobs(active: bool, on_page: bool) -> None:
+    """The job line, redrawn every second while a job runs (unless the page follows it);
+    every 10 s otherwise, only to renew the session's lease (a closed tab stops renewing
+    it, and loses its jobs)."""
 
     @st.fragment(run_every=1.0 if active else state.HEARTBEAT_S)
     def follow() -> None:
         with guarded("the job status"):
-            job_line(active)
+            job_line(active, on_page)
 
     follow()
 
 
-def job_line(active: bool) -> None:
+def job_line(active: bool, on_page: bool) -> None:
     """Renew the lease; redraw the app when the job ended, else show its state."""
     state.heartbeat()
     if active and not state.busy():
@@ -68,6 +71,9 @@ def job_line(active: bool) -> None:
     if job is None:
         return
     st.markdown("### Training job")
+    if on_page and job.active:
+        st.markdown("its progress is on this page")
+        return
     if job.state == JobState.QUEUED:
         st.markdown(f"waiting for a free slot (place {job.position})")
     elif job.active:
