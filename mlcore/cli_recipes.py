@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from .baselines import TITLES
 from .bundle import save_bundle
 from .cli_reading import add_label_options, add_read_options, describe_prepared, read_phase
 from .cli_runs import add_store_options, record_cli_run
 from .device import DEVICES
 from .encoder import SCALINGS
 from .errors import SettingError
+from .metrics import members_line
 from .model import ACTIVATIONS, BINARY_HEADS, INITS, MAX_MEMBERS, ModelConfig
 from .presets import PRESETS, Recipe, get_preset
 from .schema import Schema
@@ -37,7 +39,6 @@ RECIPE_FIELDS = MODEL_FIELDS + TRAIN_FIELDS + ("scaling", "validation_fraction",
 PLAIN = Recipe(ModelConfig(), TrainConfig(), "zscore", 0.0, False)  # train without --preset
 PRESET_TEXT = {"default": "the best recipe docs/benchmarks.md's Quality section found",
                "classic": "the articles' recipe"}
-BASELINE_TITLES = {"majority": "majority class", "logistic": "logistic regression"}
 
 
 class Given(argparse.Action):
@@ -230,14 +231,11 @@ def extras_lines(run: Run) -> list[str]:
     """The ensemble's per-member spread and the baselines on the test rows, when there."""
     lines, members = [], run.reports["test"].members()
     if members:
-        lines.append(f"Ensemble on the test rows: {members['count']} members, accuracy min "
-                     f"{members['min']:.1%}, median {members['median']:.1%}, max "
-                     f"{members['max']:.1%}; the ensemble (mean of their probabilities) "
-                     f"{members['ensemble']:.1%}")
+        lines.append(f"Ensemble on the test rows: {members_line(members)}")
     baselines = run.bundle.metrics.get("baselines")
     if baselines:
         lines.append("Baselines on the test rows: " + ", ".join(
-            f"{BASELINE_TITLES.get(name, name)} {b['accuracy']:.1%}"
+            f"{TITLES.get(name, name)} {b['accuracy']:.1%}"
             for name, b in baselines.items()))
     return lines
 

@@ -96,7 +96,7 @@ def test_ensemble_members_and_baselines(capsys, tmp_path):
     logistic = baselines["logistic"]["accuracy"]
     assert f"Baselines on the test rows: majority class 40.0%, logistic regression " \
            f"{logistic:.1%}" in lines
-    assert any(line.startswith("Ensemble on the test rows: 4 members, accuracy min "
+    assert any(line.startswith("Ensemble on the test rows: 4 members: min "
                                f"{members['min']:.1%}") for line in lines)
 
 
