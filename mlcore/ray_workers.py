@@ -48,7 +48,7 @@ def default_cpus() -> float:
 
 
 def default_memory() -> int | None:
-    """The memory a job may use, as mlcore.jobs.JobLimits.from_env reads it: the size a
+    """The memory a job may use, as mlcore.job.JobLimits.from_env reads it: the size a
     relay's actor is made with before its job arrives (remade if the job says otherwise)."""
     return int(float(os.environ.get("STUDIO_JOB_MEMORY_MB", 4096)) * 2**20) or None
 

@@ -1,8 +1,9 @@
 """What a training worker runs, wherever it runs (a local process or a Ray worker).
 
-A job is plain data: {"task": "fit" | "overfit", "args": keyword arguments, "limits": ...}.
-`run_task` runs it, streams ("epoch", EpochStats) and ("batch", (epoch, done, rows)) events
-through `emit`, and returns the one final event: ("done", result) or ("failed", sentence).
+A job is plain data: {"task": "fit" | "search" | "overfit", "args": keyword arguments,
+"limits": ...}. `run_task` runs it, streams ("epoch", EpochStats), ("batch", (epoch, done,
+rows)) and, for a search, ("trial", TrialRecord) events through `emit`, and returns the one
+final event: ("done", result) or ("failed", sentence).
 The same function on the same data gives the same weights on either kind of worker.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .budget import size_text
 from .errors import StudioError
 from .explain import with_importance
 from .sanity import overfit_check
+from .search import search
 from .workflow import fit
 
 
@@ -34,11 +36,21 @@ def _fit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
     return finish_run(run, args["prepared"])
 
 
+def _search(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
+    """Optuna trials on the validation part; the best trial's run is the model, and every
+    trial's record rides in its bundle's metrics ("search")."""
+    found = search(**args, on_trial=lambda record: emit(("trial", record)),
+                   on_epoch=lambda number, stats: emit(("epoch", stats)), stop=stop)
+    run = finish_run(found.run, args["prepared"])
+    run.bundle.metrics["search"] = found.to_dict()
+    return run
+
+
 def _overfit(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
     return overfit_check(**args)
 
 
-TASKS = {"fit": _fit, "overfit": _overfit}
+TASKS = {"fit": _fit, "search": _search, "overfit": _overfit}
 
 
 def out_of_memory(err: BaseException) -> bool:

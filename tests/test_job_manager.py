@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from mlcore.errors import LimitError
-from mlcore.jobs import Job, JobLimits, JobManager, JobState
+from mlcore.job import Job, JobLimits, JobState
+from mlcore.jobs import JobManager
 from mlcore.training import EpochStats, History
 
 QUEUED, RUNNING, STOPPING = JobState.QUEUED, JobState.RUNNING, JobState.STOPPING
@@ -811,3 +812,24 @@ def test_close_kills_running_workers_and_removes_the_root(rig):
         assert worker.calls[-2:] == ["kill", "close"]
     assert len(r.launcher.workers) == 2 and jobs[2].handle is None
     assert r.launcher.closed and not r.manager.root.exists()
+
+
+def test_a_search_counts_its_trials_and_shows_the_trial_under_way(rig):
+    r = rig()
+    job = r.submit(epochs=10, total_trials=4)
+    r.tick()
+    worker = r.worker(job)
+    worker.epochs(1, 2, 3, 4, 5)
+    r.tick(1)
+    assert job.where == "trial 1 of 4 · epoch 5 of 10" and job.progress == pytest.approx(0.125)
+    worker.send(("trial", {"number": 0, "state": "complete"}))
+    worker.epochs(1, 2)
+    r.tick(1)
+    assert job.trials == [{"number": 0, "state": "complete"}]
+    assert [e.epoch for e in job.epochs] == [1, 2]  # the second trial's own epochs
+    assert job.where == "trial 2 of 4 · epoch 2 of 10" and job.progress == pytest.approx(0.3)
+    assert ("trial", {"number": 0, "state": "complete"}) in job.log
+    worker.finish(run_of(2))
+    r.tick(1)
+    assert_ended_once(job, FINISHED)
+    assert job.where == "trial 1 of 4 · epoch 2 of 10"  # ended: the trials it finished

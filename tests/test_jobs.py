@@ -14,7 +14,8 @@ import pytest
 
 from mlcore import checkpoint
 from mlcore.errors import BundleError
-from mlcore.jobs import JobLimits, JobManager, JobState, resume_point
+from mlcore.job import JobLimits, JobState, resume_point
+from mlcore.jobs import JobManager
 from mlcore.model import ModelConfig
 from mlcore.samples import SAMPLES
 from mlcore.schema import infer_schema

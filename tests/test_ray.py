@@ -23,7 +23,8 @@ if not os.environ.get("CI"):  # in CI a missing ray fails here instead of skippi
 import torch
 
 from mlcore.cli import main
-from mlcore.jobs import JobLimits, JobManager, JobState
+from mlcore.job import JobLimits, JobState
+from mlcore.jobs import JobManager
 from mlcore.model import ModelConfig
 from mlcore.ray_workers import RayLauncher
 from mlcore.samples import SAMPLES

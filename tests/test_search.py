@@ -44,3 +44,20 @@ def test_three_trials_seeded_same_best_twice(tiny):
 def test_search_needs_validation(students_prepared):
     with pytest.raises(SchemaError, match="validation"):
         search(students_prepared, trials=1)
+
+
+def test_the_search_task_streams_trials_and_returns_a_model_with_every_trial(tiny):
+    from threading import Event
+
+    from mlcore.tasks import run_task
+    events = []
+    kind, run = run_task({"task": "search", "args": {
+        "prepared": tiny, "trials": 2, "seed": 7, "model_config": ModelConfig(ensemble=2),
+        "train_config": TrainConfig(epochs=4, patience=2)}}, events.append, Event())
+    assert kind == "done", run
+    trials = [value for name, value in events if name == "trial"]
+    assert [t.number for t in trials] == [0, 1]
+    assert any(name == "epoch" for name, _ in events)
+    stored = run.bundle.metrics["search"]
+    assert [t["number"] for t in stored["trials"]] == [0, 1]
+    assert stored["best"]["number"] in (0, 1) and "baselines" in run.bundle.metrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mlcore.device import describe_device, resolve_device
-from mlcore.jobs import JobState
+from mlcore.job import JobState
 
 from . import state
 from .failures import guarded

@@ -22,7 +22,8 @@ from mlcore.encoder import Encoder
 from mlcore.errors import StudioError
 from mlcore.budget import memory_budget
 from mlcore.cache import BoundedCache, content_key
-from mlcore.jobs import Job, JobManager
+from mlcore.job import Job
+from mlcore.jobs import JobManager
 from mlcore.workers import LocalLauncher
 from mlcore.metrics import Report
 from mlcore.predict import Predictor

@@ -9,7 +9,7 @@ from mlcore import plots
 from mlcore.checkpoint import KEEP, list_checkpoints
 from mlcore.errors import LimitError, StudioError
 from mlcore.estimate import MAX_EPOCHS, duration_text, training_seconds
-from mlcore.jobs import JobState, resume_point
+from mlcore.job import JobState, resume_point
 from mlcore.model import ACTIVATIONS, ModelConfig, check_size
 from mlcore.schema import validate, with_bins
 from mlcore.training import OPTIMIZERS, TrainConfig
