@@ -12,9 +12,10 @@ from .decision import DEFAULT_THRESHOLD
 from .metrics import Report
 from .workflow import Prepared
 
-BASELINES = ("majority", "logistic")
 TITLES = {"majority": "majority class", "logistic": "logistic regression"}
 MAX_FIT_ROWS = 20_000  # logistic regression beside the model fits on at most this many rows
+MAX_FIT_CELLS = 20_000_000  # ... and this many float64 cells (160 MB) on wide tables
+MIN_FIT_ROWS = 1_000
 
 
 def _training_rows(prepared: Prepared, max_rows: int | None = None,
@@ -74,15 +75,32 @@ def baseline_reports(prepared: Prepared, part: str = "test",
             "logistic": Report(names, logistic, y, threshold)}
 
 
+def _available(prepared: Prepared) -> int:
+    """How many rows a model may learn from: the training and validation parts."""
+    return sum(len(prepared.arrays[name][1]) for name in ("train", "validation")
+               if name in prepared.arrays)
+
+
+def fit_rows(prepared: Prepared, max_rows: int = MAX_FIT_ROWS, n_features: int | None = None,
+             available: int | None = None) -> int:
+    """How many training rows the baselines fit on: all of them, at most `max_rows`, and on
+    wide tables at most MAX_FIT_CELLS float64 cells (never under MIN_FIT_ROWS), so their
+    cost after training is bounded whatever the table."""
+    width = n_features if n_features is not None else prepared.encoder.n_features
+    if available is None:
+        available = _available(prepared)
+    return min(available, max_rows, max(MIN_FIT_ROWS, MAX_FIT_CELLS // max(1, width)))
+
+
 def with_baselines(run, prepared: Prepared, max_rows: int = MAX_FIT_ROWS):
     """The run with its bundle's metrics holding the baselines on the test part ("baselines":
     name -> accuracy, macro F1, log loss, rows fitted on), as Evaluate and the CLI show them."""
-    reports = baseline_reports(prepared, "test", run.bundle.threshold, max_rows)
-    available = sum(len(prepared.arrays[name][1]) for name in ("train", "validation")
-                    if name in prepared.arrays)
+    available = _available(prepared)
+    fitted = fit_rows(prepared, max_rows, available=available)
+    reports = baseline_reports(prepared, "test", run.bundle.threshold, fitted)
     run.bundle.metrics["baselines"] = {
         name: {"accuracy": report.accuracy, "macro_f1": report.averages()["macro"]["f1"],
-               "log_loss": report.log_loss, "fit_rows": min(max_rows, available),
+               "log_loss": report.log_loss, "fit_rows": fitted,
                "training_rows": available}
         for name, report in reports.items()}
     return run
@@ -118,8 +136,6 @@ def compare_with_baselines(metrics: dict) -> Comparison | None:
     sampled = ""
     if fitted and available and available > fitted:
         sampled = f", logistic regression on {fitted:,} of them sampled"
-    elif fitted == MAX_FIT_ROWS and available is None:  # stored before training_rows was
-        sampled = f", logistic regression on at most {fitted:,} of them sampled"
     with_validation = " (validation rows included)" if "validation" in metrics else ""
     note = (f"Both baselines learn from the rows this model trained on{with_validation}"
             f"{sampled}, and are scored on the same {test['n']:,} test rows. The majority "

@@ -110,9 +110,6 @@ def test_comparison_says_when_logistic_regression_was_fitted_on_a_sample():
                                           validation=False)).note
     assert "logistic regression on 20,000 of them sampled" in note
     assert "validation" not in note
-    old = _stored(fit_rows=20_000)  # stored before training_rows was: say "at most"
-    del old["baselines"]["logistic"]["training_rows"]
-    assert "at most 20,000 of them sampled" in compare_with_baselines(old).note
 
 
 def test_comparison_warns_when_a_baseline_does_as_well():
@@ -153,3 +150,11 @@ def test_with_baselines_says_how_many_rows_it_could_fit_on(students_prepared):
     rows = sum(len(students_prepared.arrays[p][1]) for p in ("train", "validation")
                if p in students_prepared.arrays)
     assert (stored["fit_rows"], stored["training_rows"]) == (50, rows)
+
+
+def test_a_wide_table_fits_logistic_regression_on_fewer_rows(students_prepared):
+    from mlcore.baselines import MAX_FIT_CELLS, fit_rows
+    assert fit_rows(students_prepared) == 200  # all of them: small and narrow
+    wide = MAX_FIT_CELLS // 1000
+    assert fit_rows(students_prepared, n_features=1000, available=10**6) == wide
+    assert fit_rows(students_prepared, n_features=10**9, available=10**6) == 1000  # a floor
