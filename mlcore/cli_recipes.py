@@ -23,7 +23,7 @@ from .metrics import members_line
 from .model import ACTIVATIONS, BINARY_HEADS, INITS, MAX_MEMBERS, ModelConfig
 from .presets import PRESETS, Recipe, get_preset
 from .schema import Schema
-from .search import SearchResult, TrialRecord, search
+from .search import MAX_TIMEOUT_S, MAX_TRIALS, SearchResult, TrialRecord, search
 from .spread import Spread, SpreadRun, cross_validate, fit_seeds
 from .table import Table
 from .tasks import finish_run
@@ -31,7 +31,6 @@ from .training import OPTIMIZERS, TrainConfig
 from .workflow import Prepared, Run, prepare
 
 MAX_SEEDS, MAX_FOLDS, MAX_CV_ROWS = 50, 20, 20_000
-MAX_TRIALS, MAX_TIMEOUT_S = 500, 86_400.0
 MODEL_FIELDS = ("hidden", "activation", "dropout", "binary_head", "ensemble", "init")
 TRAIN_FIELDS = ("optimizer", "lr", "momentum", "batch_size", "epochs", "weight_decay",
                 "patience")
@@ -283,10 +282,8 @@ def trial_line(record: TrialRecord) -> str:
     """One trial: number, state, validation accuracy, epochs, seconds, the recipe tried."""
     accuracy = "-" if record.validation_accuracy is None else \
         f"{record.validation_accuracy:.2%}"
-    params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                       for k, v in record.params.items())
     return (f"  trial {record.number:>3}  {record.state:<8}  validation {accuracy:>7}  "
-            f"{record.epochs_run:>4} epochs  {record.seconds:6.2f} s  {params}")
+            f"{record.epochs_run:>4} epochs  {record.seconds:6.2f} s  {record.params_text()}")
 
 
 def _search_prepared(args: argparse.Namespace, say) -> tuple[Table, Prepared, Settings, float]:
@@ -320,6 +317,7 @@ def cmd_search(args: argparse.Namespace, say) -> dict:
                     settings.train, on_trial=lambda record: say(trial_line(record)))
     seconds = time.perf_counter() - began
     run = finish_run(result.run, prepared)
+    run.trials = result.others()
     return _search_report(args, table, result, run, prepare_seconds, seconds, say)
 
 
@@ -342,11 +340,12 @@ def _search_report(args: argparse.Namespace, table: Table, result: SearchResult,
     run_id = record_cli_run(args, run, table, {
         "prepare_seconds": prepare_seconds, "train_seconds": seconds}) if args.store else None
     if run_id is not None:
-        say(f"Recorded the best trial as run {run_id} (mlcore runs show {run_id}); the search "
-            "keeps only the best trial's model, so the other trials are not runs in the store")
+        say(f"Recorded the best trial as run {run_id} (mlcore runs show {run_id}) and the "
+            f"{len(run.trials)} other finished trials whose models were kept as runs of their "
+            "own (pruned trials are in the best run's metrics only)")
     return {**result.to_dict(), "trials_run": len(result.trials), "pruned": pruned,
             "validation_accuracy": result.best.validation_accuracy,
             "test_accuracy": test.accuracy, "architecture": run.bundle.architecture,
             "members": test.members(), "baselines": run.bundle.metrics.get("baselines"),
             "search_seconds": seconds, "bundle": args.out, "run_id": run_id,
-            "recorded": "best" if run_id is not None else None}
+            "recorded": 1 + len(run.trials) if run_id is not None else 0}

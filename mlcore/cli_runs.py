@@ -79,12 +79,16 @@ def open_workspace(args: argparse.Namespace) -> tuple[Store, str]:
 def record_cli_run(args: argparse.Namespace, run: Run, table: Table,
                    timings: dict[str, float]) -> int:
     """Record a finished `train --store URL` run: the training file's bytes as its
-    dataset, the bundle and the timings; returns the run id."""
+    dataset, the bundle and the timings (then a search's other kept trials, run.trials, as
+    runs of their own); returns the run id."""
     store, workspace = open_workspace(args)
     with store:
         digest = store.put_dataset(workspace, table.name, Path(args.train_file).read_bytes())
-        return store.record_run(workspace, run.bundle, dataset_hash=digest,
-                                data_name=table.name, timings=timings)
+        run_id = store.record_run(workspace, run.bundle, dataset_hash=digest,
+                                  data_name=table.name, timings=timings)
+        for bundle in run.trials:
+            store.record_run(workspace, bundle, dataset_hash=digest, data_name=table.name)
+        return run_id
 
 
 def _percent(value: float | None) -> str:

@@ -13,18 +13,22 @@ from typing import Callable
 
 import optuna
 
+from .bundle import Bundle
 from .errors import SchemaError
 from .model import ModelConfig
 from .training import EpochStats, TrainConfig
 from .workflow import Prepared, Run, fit
 
 WIDTHS = (16, 32, 64, 128, 256)
+MAX_TRIALS, MAX_TIMEOUT_S = 500, 86_400.0  # a search's bounds, on the CLI and the Train page
+MAX_KEPT_PARAMETERS = 20_000_000  # finished trials' weights a search keeps as runs (80 MB)
 
 
 @dataclass
 class TrialRecord:
     """One trial: its number, state ("complete", "pruned", "failed"), the recipe it tried,
-    its best validation accuracy and loss, epochs run and seconds."""
+    its best validation accuracy and loss, epochs run, seconds, and whether its model was
+    kept (a finished trial within MAX_KEPT_PARAMETERS: it becomes a run in the store)."""
 
     number: int
     state: str
@@ -35,15 +39,27 @@ class TrialRecord:
     seconds: float
     model_config: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)
+    kept: bool = False
+
+    def params_text(self) -> str:
+        """The recipe it tried, e.g. 'depth 2, width 64, activation relu, lr 0.00312'."""
+        return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in self.params.items())
 
 
 @dataclass
 class SearchResult:
-    """Every trial in order, the best one, and the best one's trained run (the model)."""
+    """Every trial in order, the best one, the best one's trained run (the model) and the
+    kept trials' bundles by trial number (the best one's included)."""
 
     trials: list[TrialRecord]
     best: TrialRecord
     run: Run
+    bundles: dict[int, Bundle] = field(default_factory=dict)
+
+    def others(self) -> list[Bundle]:
+        """The kept trials' bundles but the best one's, in trial order."""
+        return [b for n, b in sorted(self.bundles.items()) if n != self.best.number]
 
     def to_dict(self) -> dict:
         return {"trials": [asdict(t) for t in self.trials], "best": asdict(self.best)}
@@ -82,6 +98,7 @@ def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None,
     model_config, train_config = model_config or base.model, train_config or base.train
     records: list[TrialRecord] = []
     best: dict = {"score": -math.inf, "run": None}
+    kept: dict[int, Bundle] = {}
 
     def objective(trial: optuna.Trial) -> float:
         model, train = suggest(trial, model_config, train_config)
@@ -101,7 +118,9 @@ def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None,
             records.append(_record(trial, "pruned", model, train, seen, None, began))
             raise
         score = run.reports["validation"].accuracy
-        records.append(_record(trial, "complete", model, train, seen, run, began))
+        run.bundle.metrics["trial"] = trial.number
+        records.append(_record(trial, "complete", model, train, seen, run, began,
+                               keep(kept, trial.number, run.bundle)))
         # ties go to the lower validation loss, then the earlier trial
         key = (score, -run.reports["validation"].log_loss)
         if best["run"] is None or key > best["score"]:
@@ -122,11 +141,24 @@ def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None,
     study.optimize(objective, n_trials=trials, timeout=timeout_s, callbacks=[after])
     if best["run"] is None:
         raise SchemaError("no trial finished: give the search more trials or time")
-    return SearchResult(records, best["record"], best["run"])
+    return SearchResult(records, best["record"], best["run"], kept)
+
+
+def keep(kept: dict[int, Bundle], number: int, bundle: Bundle) -> bool:
+    """Keep a finished trial's bundle while all the kept weights stay within
+    MAX_KEPT_PARAMETERS (a search's memory is bounded whatever its trials' sizes)."""
+    def size(b: Bundle) -> int:
+        return sum(t.numel() for t in b.state_dict.values())
+
+    if sum(size(b) for b in kept.values()) + size(bundle) > MAX_KEPT_PARAMETERS:
+        return False
+    kept[number] = bundle
+    return True
 
 
 def _record(trial: optuna.Trial, state: str, model: ModelConfig, train: TrainConfig,
-            seen: list[EpochStats], run: Run | None, began: float) -> TrialRecord:
+            seen: list[EpochStats], run: Run | None, began: float,
+            kept: bool = False) -> TrialRecord:
     """A trial's record: at its validation report when it finished, else its last epoch."""
     if run is not None:
         report = run.reports["validation"]
@@ -135,4 +167,4 @@ def _record(trial: optuna.Trial, state: str, model: ModelConfig, train: TrainCon
         accuracy = seen[-1].eval_accuracy if seen else None
         loss = seen[-1].eval_loss if seen else None
     return TrialRecord(trial.number, state, dict(trial.params), accuracy, loss, len(seen),
-                       time.perf_counter() - began, model.to_dict(), train.to_dict())
+                       time.perf_counter() - began, model.to_dict(), train.to_dict(), kept)

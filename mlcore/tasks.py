@@ -43,6 +43,7 @@ def _search(args: dict, emit: Callable[[tuple], None], stop: StopFlag):
                    on_epoch=lambda number, stats: emit(("epoch", stats)), stop=stop)
     run = finish_run(found.run, args["prepared"])
     run.bundle.metrics["search"] = found.to_dict()
+    run.trials = found.others()
     return run
 
 

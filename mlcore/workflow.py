@@ -94,12 +94,14 @@ def prepare(frame: pd.DataFrame, schema: Schema, test_frame: pd.DataFrame | None
 
 @dataclass
 class Run:
-    """A finished training run: the model, its history, its reports and its bundle."""
+    """A finished training run: the model, its history, its reports and its bundle (for a
+    search's best trial, the other kept trials' bundles too, to record as runs)."""
 
     model: nn.Module
     history: History
     reports: dict[str, Report]   # "train", "test" (and "validation")
     bundle: Bundle
+    trials: list[Bundle] = field(default_factory=list)
 
 
 def fit(prepared: Prepared, model_config: ModelConfig, train_config: TrainConfig,

@@ -184,6 +184,7 @@ def model() -> ModelState | None:
                              current.prepared.parts, data=st.session_state.get("job_data"))
         from . import workspace  # it imports this module
         adopted.run_id, note = workspace.record(current.result, dataset())
+        note = note or workspace.record_trials(current.result, dataset())
         st.session_state["record_note"] = note
         st.session_state["model"] = adopted
     return st.session_state.get("model")

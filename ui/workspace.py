@@ -126,6 +126,21 @@ def record(run, data: state.DatasetState | None) -> tuple[int | None, str | None
     return run_id, None
 
 
+def record_trials(run, data: state.DatasetState | None) -> str | None:
+    """Keep a search's other finished trials as runs too, then let the job forget their
+    bundles (a finished job stays in the server's memory); None, or the store's sentence."""
+    source = data.source if data is not None else {}
+    trials, run.trials = run.trials, []
+    for done, bundle in enumerate(trials):
+        try:
+            store().record_run(token(), bundle, dataset_hash=source.get("hash"),
+                               data_name=data.name if data else "unknown")
+        except StudioError as err:
+            return (f"{err} {len(trials) - done} of the search's other trials are not kept "
+                    "in your runs.")
+    return None
+
+
 def saved_state() -> dict:
     """What a reload needs, as JSON: the table's source and choices, settings, model."""
     data, current = state.dataset(), st.session_state.get("model")
