@@ -75,12 +75,15 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from ui.train_form import RECIPE_TEXT
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 STEADY = ["--disable-background-timer-throttling", "--disable-renderer-backgrounding",
           "--disable-backgrounding-occluded-windows"]
 VIEWPORT = {"width": 1200, "height": 1400}
+CLASSIC = RECIPE_TEXT["classic"]  # the Recipe option the sessions pick
 TAG = "STUDIO_LOAD_TAG"       # environment marker: every process this run starts inherits it
 LONG_EPOCHS, LONG_BATCH = 10_000, 1   # a closing session's run: minutes, unless stopped
 RESULT_WAIT_S = 60   # a kept page whose job ended this long ago without its result: missing
@@ -498,7 +501,8 @@ async def settle(page) -> None:
 
 
 async def open_session(browser, url: str, epochs: int, batch: int) -> tuple:
-    """A new context on the app: students sample loaded, Train page, epochs and batch set."""
+    """A new context on the app: students sample loaded, Train page, the classic recipe,
+    epochs and batch set."""
     from playwright.async_api import expect
 
     context = await browser.new_context(viewport=VIEWPORT)
@@ -512,6 +516,9 @@ async def open_session(browser, url: str, epochs: int, batch: int) -> tuple:
     await page.get_by_role("link", name="Train", exact=True).first.click()
     await expect(page.get_by_role("button", name="Can it overfit 32 rows?")).to_be_visible(
         timeout=120_000)
+    await page.get_by_role("combobox", name="Recipe").click()  # classic: no early stop,
+    await page.get_by_role("option", name=CLASSIC, exact=True).click()  # a run lasts its
+    await settle(page)                                                   # epochs
     for label, value in (("Epochs", epochs), ("Batch size", batch)):
         box = page.get_by_role("spinbutton", name=label, exact=True)
         await box.fill(str(value))

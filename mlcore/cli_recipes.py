@@ -95,11 +95,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     add("--epochs", t.epochs, "total epochs, also when resuming", type=int)
     add("--patience", t.patience, "early stopping patience in epochs (needs a validation "
         "fraction)", type=int)
-    parser.add_argument("--refit", action=Given, nargs=0, const=True, default=False, help=(
-        "after early stopping, train again on training + validation rows for the best "
-        "epoch's count (the default preset does)"))
-    parser.add_argument("--no-refit", action=Given, nargs=0, const=False, dest="refit",
-                        help="do not refit, even with the default preset")
+    add_refit_options(parser, "")
     spread = parser.add_mutually_exclusive_group()
     spread.add_argument("--seeds", type=int, metavar="N", help=(
         f"train seeds SEED..SEED+N-1 on the same split and report mean ± sd (2 to "
@@ -271,11 +267,21 @@ def add_search_command(subparsers) -> None:
     add("--ensemble", 16, f"members per trial (1 to {MAX_MEMBERS})", type=int, metavar="K")
     add("--epochs", 300, "most epochs per trial", type=int)
     add("--patience", 16, "early stopping patience per trial", type=int)
+    add_refit_options(s, "the best trial's model ")
     s.add_argument("--device", choices=DEVICES, default="auto")
     s.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     s.add_argument("--out", help="bundle directory for the best trial's model")
     s.add_argument("--json", action="store_true")
     add_store_options(s, recording=True)
+
+
+def add_refit_options(parser: argparse.ArgumentParser, whose: str) -> None:
+    """--refit / --no-refit, for train and (of the best trial) for search."""
+    parser.add_argument("--refit", action=Given, nargs=0, const=True, default=False, help=(
+        f"after early stopping, train {whose}again on training + validation rows for the "
+        "best epoch's count (the default preset does)"))
+    parser.add_argument("--no-refit", action=Given, nargs=0, const=False, dest="refit",
+                        help="do not refit, even with the default preset")
 
 
 def trial_line(record: TrialRecord) -> str:
@@ -314,7 +320,8 @@ def cmd_search(args: argparse.Namespace, say) -> dict:
         f"{settings.train.patience}")
     began = time.perf_counter()
     result = search(prepared, args.trials, args.timeout, args.seed, settings.model,
-                    settings.train, on_trial=lambda record: say(trial_line(record)))
+                    settings.train, on_trial=lambda record: say(trial_line(record)),
+                    refit=settings.refit)
     seconds = time.perf_counter() - began
     run = finish_run(result.run, prepared)
     run.trials = result.others()

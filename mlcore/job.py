@@ -99,7 +99,10 @@ class Job:
     @property
     def progress(self) -> float:
         """Fraction of this run's epochs done, counting the rows done of the epoch under way
-        (a search: of its trials, counting the epochs of the trial under way)."""
+        (a search: of its trials, counting the epochs of the trial under way); a finished
+        job is done, also when it stopped early or its search ran out of time."""
+        if self.state == JobState.FINISHED:
+            return 1.0
         if self.total_trials:
             last = self.epochs[-1:]
             within = min(1.0, last[0].epoch / max(1, self.total_epochs)) if last else 0.0

@@ -137,7 +137,9 @@ def check_size(n_features: int, n_classes: int, config: ModelConfig,
     if count > limit:
         amount = f"{count:,}" if count < 10**18 else "over 10^18"
         raise LimitError(f"{where}: hidden {_shown(config.hidden)} with {n_features:,} inputs "
-                         f"and {config.outputs(n_classes):,} outputs makes {amount} parameters, "
+                         f"and {config.outputs(n_classes):,} outputs"
+                         + (f", {config.ensemble} members," if config.ensemble > 1 else "")
+                         + f" makes {amount} parameters, "
                          f"over the limit of {limit:,} (STUDIO_MAX_PARAMETERS)")
     return count
 

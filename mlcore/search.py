@@ -17,7 +17,7 @@ from .bundle import Bundle
 from .errors import SchemaError
 from .model import ModelConfig
 from .training import EpochStats, TrainConfig
-from .workflow import Prepared, Run, fit
+from .workflow import Prepared, Run, fit, refit_run
 
 WIDTHS = (16, 32, 64, 128, 256)
 MAX_TRIALS, MAX_TIMEOUT_S = 500, 86_400.0  # a search's bounds, on the CLI and the Train page
@@ -85,10 +85,12 @@ def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None,
            model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
            on_trial: Callable[[TrialRecord], None] | None = None,
            on_epoch: Callable[[int, EpochStats], None] | None = None,
-           stop: threading.Event | None = None) -> SearchResult:
+           stop: threading.Event | None = None, refit: bool = False) -> SearchResult:
     """Run up to `trials` trials (or until `timeout_s`, or `stop`) and return them all with
-    the best one's run. Needs a validation part (prepare(..., validation_fraction=0.2)).
-    `on_trial(record)` after each trial; `on_epoch(trial number, stats)` inside them."""
+    the best one's run (with `refit`, retrained on training + validation rows for its best
+    epoch's count, as workflow.fit does). Needs a validation part (prepare(...,
+    validation_fraction=0.2)). `on_trial(record)` after each trial; `on_epoch(trial
+    number, stats)` inside them."""
     if "validation" not in prepared.arrays:
         raise SchemaError("search scores trials on a validation set: set a validation "
                           "fraction (e.g. 0.2)")
@@ -124,7 +126,7 @@ def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None,
         # ties go to the lower validation loss, then the earlier trial
         key = (score, -run.reports["validation"].log_loss)
         if best["run"] is None or key > best["score"]:
-            best.update(score=key, run=run, record=records[-1])
+            best.update(score=key, run=run, record=records[-1], configs=(model, train))
         return score
 
     def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -141,6 +143,8 @@ def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None,
     study.optimize(objective, n_trials=trials, timeout=timeout_s, callbacks=[after])
     if best["run"] is None:
         raise SchemaError("no trial finished: give the search more trials or time")
+    if refit and best["run"].history.best_epoch:
+        best["run"] = refit_run(best["run"], prepared, *best["configs"], stop)
     return SearchResult(records, best["record"], best["run"], kept)
 
 

@@ -126,7 +126,7 @@ def test_short_training_then_every_page_renders():
     at = load_sample(new_app(), "students")
     at.switch_page("views/train.py").run()
     at.number_input(key="setting_epochs").set_value(5).run()
-    assert "6-(16-16)-3" in texts(at)
+    assert "6-(64-64)-3 ×16" in texts(at)  # the default recipe
     train = next(b for b in at.button if b.label == "Train")
     train.click().run()
     wait_for_job(at)
@@ -134,7 +134,7 @@ def test_short_training_then_every_page_renders():
     assert not at.exception
     body = texts(at)
     assert "Finished after 5 epochs" in body and "of 200 correct" in body
-    assert at.session_state["model"].bundle.architecture == "6-(16-16)-3"
+    assert at.session_state["model"].bundle.architecture == "6-(64-64)-3 ×16"
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, page

@@ -26,8 +26,8 @@ def train_page(at: AppTest, epochs: int) -> AppTest:
 def test_1_epochs_up_to_100k_with_an_estimate_and_beyond_refused():
     at = train_page(load_sample(new_app(), "students"), 100_000)
     assert not at.error
-    assert any("100,000 epochs over 200 training rows" in c.value and "on one CPU thread" in
-               c.value for c in at.caption)
+    assert any("100,000 epochs (fewer if it stops early) over 160 training rows" in c.value and "on one CPU thread" in
+               c.value for c in at.caption)  # 40 of the 200 held out for validation
     at.number_input(key="setting_epochs").set_value(250_000).run()
     assert "Epochs: at most 100,000; you asked for 250,000." in [e.value for e in at.error]
     assert not [b for b in at.button if b.label == "Train"]  # blocked, not clipped
@@ -58,7 +58,7 @@ def test_3_checkpoints_newest_first_with_time_and_accuracy():
     at.run()
     table = next(d.value for d in at.dataframe if "saved (UTC)" in d.value.columns)
     assert table["epoch"].tolist() == [6, 5, 4]  # the last checkpoint.KEEP, newest first
-    assert table["test accuracy"].between(0, 1).all()
+    assert table["validation accuracy"].between(0, 1).all()  # never the test set
     assert "Newest first; the last 3 of this run are kept." in texts(at)
 
 

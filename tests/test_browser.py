@@ -186,8 +186,8 @@ def test_upload_train_evaluate_predict_export(page: Page, tmp_path):
     epochs = page.get_by_role("spinbutton", name="Epochs", exact=True)
     epochs.fill("15")
     epochs.press("Enter")
-    expect(page.get_by_text("435 trainable parameters")).to_be_visible()
-    assert "6-(16-16)-3" in page.get_by_text("435 trainable parameters").inner_text()
+    expect(page.get_by_text("76,848 trainable parameters")).to_be_visible()  # the default
+    assert "6-(64-64)-3 ×16" in page.get_by_text("76,848 trainable parameters").inner_text()
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("Finished after 15 epochs on")).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Train: ").first).to_contain_text(
@@ -276,7 +276,7 @@ def test_upload_train_evaluate_predict_export(page: Page, tmp_path):
     from mlcore.predict import Predictor
 
     bundle = bundle_from_zip(saved.read_bytes(), saved.name)
-    assert bundle.architecture == "6-(16-16)-3"
+    assert bundle.architecture == "6-(64-64)-3 ×16"
     assert list(bundle.class_names) == ["finance", "geology", "history"]
     result = Predictor(bundle).predict([row])
     assert result.labels[0] == shown_label, (result.labels, shown_label)

@@ -252,8 +252,9 @@ def test_train_page_refuses_an_over_budget_network_without_building_it():
     at.text_input(key="setting_hidden").set_value("20000,20000").run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert any("This network: hidden [20000, 20000] with 6 inputs and 3 outputs makes "
-               "400,220,003 parameters, over the limit of 50,000,000" in e for e in errors)
+    assert any("This network: hidden [20000, 20000] with 6 inputs and 3 outputs, 16 "
+               "members, makes 6,403,520,048 parameters, over the limit of 50,000,000" in e
+               for e in errors), errors  # the default recipe: 16 members
     assert not [b for b in at.button if b.label == "Train"]
     at.text_input(key="setting_hidden").set_value("10,10").run()
     assert not at.exception and not at.error

@@ -61,3 +61,23 @@ def test_the_search_task_streams_trials_and_returns_a_model_with_every_trial(tin
     stored = run.bundle.metrics["search"]
     assert [t["number"] for t in stored["trials"]] == [0, 1]
     assert stored["best"]["number"] in (0, 1) and "baselines" in run.bundle.metrics
+
+
+def test_kept_trials_and_the_refit_of_the_best(tiny):
+    found = search(tiny, trials=3, seed=7, model_config=ModelConfig(ensemble=2),
+                   train_config=TrainConfig(epochs=8, patience=4), refit=True)
+    kept = {t.number for t in found.trials if t.kept}
+    assert kept == set(found.bundles) == {t.number for t in found.trials
+                                          if t.state == "complete"}
+    assert [b.metrics["trial"] for b in found.others()] == sorted(kept - {found.best.number})
+    history = found.run.history  # the best trial retrained on training + validation rows
+    assert history.refit_epochs == history.best_epoch >= 1
+    assert found.run.reports["validation"].accuracy == found.best.validation_accuracy
+
+
+def test_a_search_keeps_no_more_weights_than_its_budget(tiny, monkeypatch):
+    import mlcore.search as search_module
+    monkeypatch.setattr(search_module, "MAX_KEPT_PARAMETERS", 1)  # no trial fits
+    found = _search(tiny)
+    assert not found.bundles and not any(t.kept for t in found.trials)
+    assert found.run is not None  # the best trial is still the model

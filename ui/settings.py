@@ -13,15 +13,36 @@ def _store() -> dict:
 
 def remember(widget: Callable, label: str, key: str, default: Any, **kwargs: Any) -> Any:
     """A value widget (number_input, slider, text_input...) that remembers its value."""
-    value = widget(label, value=_store().get(key, default), key=f"setting_{key}", **kwargs)
+    name = f"setting_{key}"
+    if name not in st.session_state:  # else the widget's own state (or fill's) holds it
+        kwargs["value"] = _store().get(key, default)
+    value = widget(label, key=name, **kwargs)
     _store()[key] = value
     return value
 
 
-def remember_choice(label: str, key: str, options: list, default: Any, **kwargs: Any) -> Any:
-    """A selectbox that remembers its choice."""
-    current = _store().get(key, default)
-    index = options.index(current) if current in options else 0
-    value = st.selectbox(label, options, index=index, key=f"setting_{key}", **kwargs)
+def remember_choice(label: str, key: str, options: list, default: Any,
+                    widget: Callable = st.selectbox, **kwargs: Any) -> Any:
+    """A selectbox (or radio) that remembers its choice."""
+    name = f"setting_{key}"
+    if st.session_state.get(name, options[0]) not in options:
+        del st.session_state[name]  # a choice this run does not offer (a GPU gone)
+    if name not in st.session_state:
+        current = _store().get(key, default)
+        kwargs["index"] = options.index(current) if current in options else 0
+    value = widget(label, options, key=name, **kwargs)
     _store()[key] = value
     return value
+
+
+def fill(values: dict[str, Any]) -> None:
+    """Set remembered values from code (a recipe, in a widget's on_change callback): each
+    widget's state is set too, so the browser shows the new value."""
+    _store().update(values)
+    for key, value in values.items():
+        st.session_state[f"setting_{key}"] = value
+
+
+def remembered(key: str, default: Any = None) -> Any:
+    """The remembered value under `key`, or `default` before any widget set it."""
+    return _store().get(key, default)

@@ -10,6 +10,7 @@ from mlcore.metrics import members_line, one_row_points
 from mlcore.schema import numeric_values
 from ui import guide, share, state
 from ui.display import show_table
+from ui.trials import search_section
 
 OVERFIT_POINTS = 10  # train accuracy this many points above test: say it may be overfitting
 
@@ -188,6 +189,8 @@ if not current.reports:
     baselines_section(stored, own_rows=True)
     stored_test = stored.get("test") or {}
     members_section(stored_test.get("members"), stored_test.get("n", 0))
+    if "search" in stored:
+        search_section(stored["search"])
     part = st.radio("Rows", parts, horizontal=True, key=f"eval_stored_part_{current.key}",
                     format_func=lambda p: f"{PART_TITLES[p]} ({stored[p]['n']} rows)")
     metrics = stored[part]
@@ -224,6 +227,8 @@ baselines_section(bundle.metrics or {}, own_rows=current.origin == "trained here
     == (reports["test"].n, reports["test"].n_correct)))
 if "test" in reports:
     members_section(reports["test"].members(), reports["test"].n)
+if "search" in (bundle.metrics or {}):
+    search_section(bundle.metrics["search"])
 
 parts = [p for p in ("test", "train", "validation") if p in reports]
 binary = len(names) == 2

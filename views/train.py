@@ -3,20 +3,19 @@ from dataclasses import asdict
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from mlcore import plots
 from mlcore.checkpoint import KEEP, list_checkpoints
 from mlcore.errors import LimitError, StudioError
-from mlcore.estimate import MAX_EPOCHS, duration_text, training_seconds
+from mlcore.estimate import duration_text, training_seconds
 from mlcore.job import JobState, resume_point
-from mlcore.model import ACTIVATIONS, ModelConfig, check_size
+from mlcore.model import check_size
 from mlcore.schema import validate, with_bins
-from mlcore.training import OPTIMIZERS, TrainConfig
 from mlcore.workflow import prepare
 from ui import state
 from ui.failures import guarded
-from ui.settings import remember, remember_choice
+from ui.train_form import settings_form
+from ui.trials import trials_table
 
 st.title("Train")
 st.caption("Step 2 of 5 · Design the network, train it, and watch loss and accuracy "
@@ -50,119 +49,72 @@ except StudioError as err:
     st.page_link("views/data.py", label="Fix it on Data", icon=":material/table:")
     st.stop()
 n_features, n_classes = encoder.n_features, len(encoder.class_names)
-defaults_m, defaults_t = ModelConfig(), TrainConfig()
-
-net, opt = st.columns(2)
-with net:
-    st.markdown("#### Network")
-    if base:
-        st.info(f"The network, its weights and the encoding come from the imported model: "
-                f"{base.architecture} {base.model_config.activation}.")
-    fixed = bool(base)  # continuing an imported model: its network, not these settings
-    hidden_text = remember(st.text_input, "Hidden layers", "hidden", "16,16", disabled=fixed,
-                           help="Sizes of the hidden layers, comma-separated: 10,10 is two "
-                                "layers of 10 units")
-    activation = remember_choice("Activation", "activation", list(ACTIVATIONS),
-                                 defaults_m.activation, disabled=fixed,
-                                 help="Non-linearity after each hidden layer; tanh as in the "
-                                      "articles, relu for deeper nets")
-    dropout = remember(st.slider, "Dropout", "dropout", 0.0, min_value=0.0, max_value=0.5,
-                       step=0.05, disabled=fixed,
-                       help="Share of hidden units dropped at random while training; fights "
-                            "overfitting on small tables")
-    head = "softmax"
-    if n_classes == 2:
-        head = remember_choice("Output for two classes", "binary_head", ["softmax", "sigmoid"],
-                               defaults_m.binary_head, disabled=fixed, format_func={
-                                   "softmax": "two outputs, softmax + cross-entropy",
-                                   "sigmoid": "one output, sigmoid + BCE"}.get,
-                               help="Both give P(class); two outputs is our default")
-with opt:
-    st.markdown("#### Training")
-    optimizer = remember_choice("Optimizer", "optimizer", list(OPTIMIZERS),
-                                defaults_t.optimizer,
-                                help="adam adapts step sizes and is the safe default; "
-                                     "sgd is the articles' choice")
-    left, right = st.columns(2)
-    lr = remember(left.number_input, "Learning rate", "lr", defaults_t.lr, min_value=1e-5,
-                  max_value=1.0, format="%.4f", help="Size of each weight update")
-    momentum = remember(right.number_input, "Momentum (sgd)", "momentum", defaults_t.momentum,
-                        min_value=0.0, max_value=0.99, disabled=optimizer != "sgd",
-                        help="Keeps part of the last update; only used by sgd")
-    batch = remember(left.number_input, "Batch size", "batch", defaults_t.batch_size,
-                     min_value=1, max_value=4096, help="Rows per weight update")
-    epochs = remember(right.number_input, "Epochs", "epochs", defaults_t.epochs,
-                      min_value=1, help=f"Passes over the training rows (at most "
-                                        f"{MAX_EPOCHS:,})")
-    decay = remember(left.number_input, "Weight decay", "decay", 0.0, min_value=0.0,
-                     max_value=0.1, format="%.4f", help="Pulls weights toward zero "
-                                                         "(L2); 0 turns it off")
-    seed = remember(right.number_input, "Seed", "seed", 1, min_value=0, max_value=10**6,
-                    help="Same seed, same settings: the same model, bit for bit")
-    patience = remember(left.number_input, "Early stopping patience", "patience", 0,
-                        min_value=0, max_value=1000, help="Stop after this many epochs "
-                        "without a better validation loss; 0 = off")
-    val_fraction = remember(right.number_input, "Validation fraction", "val_fraction", 0.2,
-                            min_value=0.05, max_value=0.5, step=0.05,
-                            disabled=not patience, help="Share of the training rows held "
-                            "out to decide when to stop (used with early stopping)")
-    every = remember(left.number_input, "Checkpoint every N epochs", "every", 10,
-                     min_value=0, max_value=1000, help="Save model + optimizer + RNG "
-                     "states to resume from; 0 = never")
-    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    device = remember_choice("Device", "device", devices, "auto",
-                             help="auto: a CUDA GPU when there is one, else the CPU")
-
-if epochs > MAX_EPOCHS:  # said, and Train blocked: never clipped in silence
-    st.error(f"Epochs: at most {MAX_EPOCHS:,}; you asked for {int(epochs):,}.")
-    st.stop()
-try:
-    model_config = base.model_config if base else ModelConfig(
-        tuple(int(h) for h in hidden_text.split(",") if h.strip()), activation, dropout, head)
-    train_config = TrainConfig(optimizer, lr, momentum, int(batch), int(epochs), decay,
-                               int(seed), int(patience), int(every), device)
-except ValueError as err:
-    st.error(f"Check the settings: {err}")
-    st.stop()
+rows = len(data.frame)
+train_rows = rows if data.test_table else int(rows * (1 - data.test_fraction))
+held = len(data.test_table.frame) if data.test_table else rows - train_rows
+limits = state.manager().limits
+form = settings_form(data, train_rows, n_classes, base, limits.wall_s)
+model_config, train_config = form.model, form.train
 try:  # counted by arithmetic (planned_parameters), never by building the network
     parameters = check_size(n_features, n_classes, model_config, "This network")
 except LimitError as err:  # over the parameter budget: nothing to train or check
     st.error(str(err))
     st.stop()
 st.markdown(f"**Network:** `{model_config.describe(n_features, n_classes)}` · "
-            f"{activation} · {parameters:,} trainable parameters · logits out, "
+            f"{model_config.activation} · {parameters:,} trainable parameters · logits out, "
             + ("sigmoid" if model_config.outputs(n_classes) == 1 else "softmax")
             + " applied only when predicting")
-rows = len(data.frame)
-train_rows = rows if data.test_table else int(rows * (1 - data.test_fraction))
-held = (len(data.test_table.frame) if data.test_table else rows - train_rows)
-if patience:
-    train_rows, held = int(train_rows * (1 - val_fraction)), int(train_rows * val_fraction)
-estimate = training_seconds(parameters, train_rows, held, int(batch), int(epochs))
-st.caption(f"{int(epochs):,} epochs over {train_rows:,} training rows, batch {int(batch):,}: "
-           f"{duration_text(estimate)} on one CPU thread (a rough estimate; a job stops "
-           f"at {state.manager().limits.wall_s / 60:,.0f} min).")
+if form.validation_fraction:
+    train_rows, held = (int(train_rows * (1 - form.validation_fraction)),
+                        int(train_rows * form.validation_fraction))
 
+
+def cost_text(train_rows: int, held: int) -> str:
+    """The run's (or the search's) size and estimated time, in one caption."""
+    t = train_config
+    seconds = training_seconds(parameters, train_rows, held, t.batch_size, t.epochs,
+                               model_config.ensemble)
+    text = (f"{t.epochs:,} epochs{' (fewer if it stops early)' if t.patience else ''} over "
+            f"{train_rows:,} training rows, batch {t.batch_size:,}: {duration_text(seconds)} "
+            "on one CPU thread")
+    if form.mode == "search":
+        text = (f"Up to {form.trials} trials, each at most {text}; "
+                f"{form.timeout_s / 60:,.0f} min in all")
+    return (text + f" (a rough estimate; a job stops at {limits.wall_s / 60:,.0f} min)."
+            + ("" if form.validation_fraction else " With no validation set the curves "
+               "show the test set: settings chosen by them are tuned to it."))
+
+
+st.caption(cost_text(train_rows, held))
 job = state.job()
 check_job = state.job("check")
 busy = state.busy()
 
 
 def start(resume=None) -> None:
-    """Prepare the rows and queue a training job (one at a time per session)."""
+    """Prepare the rows and queue a training job or a search (one at a time per session)."""
     try:
         with st.spinner(f"Encoding {len(data.frame):,} rows…"):
             prepared = prepare(data.frame, base.schema if base else data.schema,
                                data.test_table.frame if data.test_table else None,
-                               data.test_fraction, val_fraction if patience else 0.0,
+                               data.test_fraction, form.validation_fraction,
                                data.seed, data.scaling, data.name,
                                base.encoder if base else None)
-        first, done = resume_point(resume) if resume else (0, [])
-        state.submit("job", "fit", {
-            "prepared": prepared, "model_config": model_config, "train_config": train_config,
-            "checkpoint_dir": resume.parent if resume else state.new_run_dir(),
-            "resume": resume, "initial_state": base.state_dict if base else None},
-            total_epochs=train_config.epochs, first_epoch=first, epochs=done)
+        if form.mode == "search" and resume is None:
+            state.submit("job", "search", {
+                "prepared": prepared, "trials": form.trials, "timeout_s": form.timeout_s,
+                "seed": train_config.seed, "model_config": model_config,
+                "train_config": train_config, "refit": form.refit},
+                total_epochs=train_config.epochs,
+                total_trials=form.trials)
+        else:
+            first, done = resume_point(resume) if resume else (0, [])
+            state.submit("job", "fit", {
+                "prepared": prepared, "model_config": model_config,
+                "train_config": train_config, "refit": form.refit,
+                "checkpoint_dir": resume.parent if resume else state.new_run_dir(),
+                "resume": resume, "initial_state": base.state_dict if base else None},
+                total_epochs=train_config.epochs, first_epoch=first, epochs=done)
         st.session_state["job_data"] = state.data_of(data)
     except StudioError as err:
         st.session_state["train_error"] = str(err)
@@ -177,13 +129,15 @@ def start_check() -> None:
     try:
         state.submit("check", "overfit", {
             "X": encoder.transform(rows, "zeros"), "y": encoder.encode_labels(rows),
-            "n_classes": n_classes, "model_config": model_config, "device": device})
+            "n_classes": n_classes, "model_config": model_config,
+            "device": train_config.device})
     except StudioError as err:
         st.session_state["train_error"] = str(err)
 
 
 go, stop, check = st.columns([1, 1, 2])
-if go.button("Train", type="primary", disabled=busy, width="stretch"):
+if go.button("Run the search" if form.mode == "search" else "Train", type="primary",
+             disabled=busy, width="stretch"):
     start()
     st.rerun()
 if stop.button("Stop", disabled=not busy, width="stretch"):
@@ -227,6 +181,10 @@ def progress() -> None:
                 + f" · {current.state.value}")
     if current.epochs:
         st.plotly_chart(curves(current), key="live_curves")
+    if current.trials:
+        st.markdown(f"**{'Trials so far' if current.active else 'Trials'}** "
+                    f"({len(current.trials)}; pruned ones stopped early as unpromising)")
+        trials_table(current.trials, "trials_table")
 
 
 def curves(current) -> object:
@@ -268,19 +226,34 @@ def outcome() -> None:
     elif run is None:
         st.info(f"Stopped: {current.message}; there is no model to keep from this run.")
     else:
-        reports = run.reports
-        how = "Finished" if current.state == JobState.FINISHED else (
-            f"Stopped: {current.message}," if current.message else "Stopped by you")
-        if run.history.stopped == "early":
-            how = f"Stopped early (best validation loss at epoch {run.history.best_epoch})"
-        st.success(f"{how} after {len(run.history.epochs)} epochs on "
-                   f"{run.history.device}. Train: {reports['train'].summary()} · "
-                   f"Test: {reports['test'].summary()}")
+        st.success(f"{ended_text(current, run)} Train: {run.reports['train'].summary()} · "
+                   f"Test: {run.reports['test'].summary()}")
         st.page_link("views/evaluate.py", label="See the full evaluation",
                      icon=":material/analytics:")
         state.model()  # adopt it as the current model (and record it), once it is shown
         if st.session_state.get("record_note"):  # e.g. the workspace's quota is full
             st.warning(st.session_state["record_note"])
+
+
+def ended_text(current, run) -> str:
+    """The outcome's first sentence: how the run ended, after how many epochs, where; for a
+    search, which trial became the model."""
+    history = run.history
+    how = "Finished" if current.state == JobState.FINISHED else (
+        f"Stopped: {current.message}," if current.message else "Stopped by you")
+    if history.stopped == "early":
+        how = f"Stopped early (best validation loss at epoch {history.best_epoch})"
+    text = f"{how} after {len(history.epochs)} epochs on {history.device}"
+    if history.refit_epochs:
+        text += (f", then refitted on the training + validation rows for "
+                 f"{history.refit_epochs} epochs")
+    if "search" in run.bundle.metrics:
+        best = run.bundle.metrics["search"]["best"]
+        text = (f"Search: {len(current.trials)} trials; the best, trial {best['number']} "
+                f"(validation accuracy {best['validation_accuracy']:.1%}), is the model: "
+                f"{run.bundle.architecture} {run.bundle.model_config.activation}. "
+                f"It {text[0].lower()}{text[1:]}")
+    return text + "."
 
 
 live()
@@ -303,7 +276,7 @@ if folder is not None and folder.exists():
         pick = st.selectbox("Resume from", [c.epoch for c in found],
                             format_func=lambda e: f"epoch {e}")
         if st.button("Resume from this checkpoint", disabled=busy,
-                     help=f"Continues to epoch {int(epochs)} with the settings above; the "
+                     help=f"Continues to epoch {train_config.epochs} with the settings above; the "
                           "result is bit-identical to a run never interrupted"):
             start(next(c.path for c in found if c.epoch == pick))
             st.rerun()
