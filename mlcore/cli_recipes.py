@@ -336,6 +336,9 @@ def _search_report(args: argparse.Namespace, table: Table, result: SearchResult,
     say(f"{len(result.trials)} trials in {seconds:.1f} s ({pruned} pruned); best trial "
         f"{result.best.number}: validation {result.best.validation_accuracy:.2%}, "
         f"{run.bundle.architecture} {run.bundle.model_config.activation}")
+    if run.history.refit_epochs:
+        say(f"Refitted the best trial's model on training + validation rows for "
+            f"{run.history.refit_epochs} epochs (its best epoch's count)")
     say(f"Test accuracy of the best trial's model: {test.summary()} (the test rows' one use)")
     for line in extras_lines(run):
         say(line)

@@ -169,6 +169,8 @@ def test_search_three_trials_best_bundle_predicts(capsys, tmp_path):
                                                         for t in finished)
     assert result["best"]["model_config"]["ensemble"] == 2 and result["members"]["count"] == 2
     assert all(t["epochs_run"] <= 8 for t in result["trials"])
+    assert any(line.startswith("Refitted the best trial's model on training + validation "
+                               "rows for ") for line in out)  # the default preset refits
     kept = [t for t in finished if t["kept"]]
     assert len(kept) == len(finished)  # small trials: every finished one is kept
     assert result["recorded"] == len(kept) and result["run_id"] is not None

@@ -382,6 +382,29 @@ def test_concurrent_processes_on_a_fresh_sqlite_file(tmp_path, students_bundle):
     print(f"\nsqlite: 4 processes x 25 runs on a new file in {seconds:.2f} s")
 
 
+def test_switching_to_wal_retries_a_lock_sqlite_does_not_wait_for():
+    """Two openers of a new file both switching it to WAL: SQLite answers one 'database is
+    locked' at once (no busy wait, to avoid a deadlock); the switch is retried."""
+    import sqlite3
+
+    from mlcore.store_engine import _set_wal
+
+    class Cursor:
+        def __init__(self, failures: list[str]) -> None:
+            self.failures, self.calls = failures, 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.failures:
+                raise sqlite3.OperationalError(self.failures.pop(0))
+
+    cursor = Cursor(["database is locked", "database is locked"])
+    _set_wal(cursor)
+    assert cursor.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _set_wal(Cursor(["disk I/O error"]))  # anything else is not retried
+
+
 # ---- the model card in the zip
 
 
