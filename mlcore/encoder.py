@@ -286,10 +286,13 @@ class Encoder:
                    list(data["class_names"]), data.get("scaling", "zscore"))
 
 
-def _capped(found: list[Problem], unit: str, column: str) -> list[Problem]:
+def _capped(rows, problem, unit: str, column: str) -> list[Problem]:
+    """`problem(row)` for the first MAX_PROBLEMS of `rows`, then one line counting the rest
+    (all of them: only MAX_PROBLEMS + 1 problems are ever built)."""
+    found = [problem(row) for row in rows[:MAX_PROBLEMS + 1]]
     if len(found) <= MAX_PROBLEMS:
         return found
-    rest = len(found) - MAX_PROBLEMS
+    rest = len(rows) - MAX_PROBLEMS
     return found[:MAX_PROBLEMS] + [Problem(0, column, f"and {rest:,} more rows like these",
                                            found[-1].severity, unit)]
 
@@ -326,21 +329,20 @@ def _column_problems(c: ColumnEncoding, raw: pd.Series, unknown: str,
     if c.kind == "numeric":
         values = numeric_values(raw)
         bad = raw.index[(raw.notna() & values.isna()).to_numpy()]
-        found = _capped([Problem(int(row), c.name, not_a_number(raw.loc[row]), unit=unit)
-                         for row in bad[:MAX_PROBLEMS + 1]], unit, c.name)
+        found = _capped(bad, lambda row: Problem(int(row), c.name, not_a_number(raw.loc[row]),
+                                                 unit=unit), unit, c.name)
         low, high = far_bounds(c)
         far = raw.index[((values < low) | (values > high)).to_numpy()]
-        return found + _capped([Problem(int(row), c.name, far_message(c, values.loc[row]),
-                                        "warning", unit) for row in far[:MAX_PROBLEMS + 1]],
-                               unit, c.name)
+        return found + _capped(far, lambda row: Problem(
+            int(row), c.name, far_message(c, values.loc[row]), "warning", unit), unit, c.name)
     codes = level_codes(c, raw)
     severity = "warning" if unknown == "zeros" else "error"
-    unseen = _capped([Problem(int(row), c.name, unseen_message(c, raw.loc[row], unknown),
-                              severity, unit) for row in raw.index[codes == -1][:MAX_PROBLEMS + 1]],
-                     unit, c.name)
+    unseen = _capped(raw.index[codes == -1], lambda row: Problem(
+        int(row), c.name, unseen_message(c, raw.loc[row], unknown), severity, unit),
+        unit, c.name)
     gaps = raw.index[codes == -2] if c.kind == "categorical" else []
-    return unseen + _capped([Problem(int(row), c.name, GAP_MESSAGE, "warning", unit)
-                             for row in gaps[:MAX_PROBLEMS + 1]], unit, c.name)
+    return unseen + _capped(gaps, lambda row: Problem(int(row), c.name, GAP_MESSAGE,
+                                                      "warning", unit), unit, c.name)
 
 
 def _fmt(value: float) -> str:

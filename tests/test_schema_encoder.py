@@ -272,6 +272,16 @@ def test_missing_column_and_text_in_numeric_column():
         encoder.transform(bad)
 
 
+def test_many_problems_in_a_column_are_cut_and_the_rest_counted():
+    from mlcore.encoder import MAX_PROBLEMS
+    encoder = Encoder.fit(STUDENTS, infer_schema(STUDENTS))
+    bad = pd.concat([STUDENTS] * 650, ignore_index=True)  # 2,600 rows, all "lots" units
+    bad["units"] = "lots"
+    problems = encoder.check(bad)
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[-1].message == f"and {len(bad) - MAX_PROBLEMS:,} more rows like these"
+
+
 def test_missing_category_without_a_missing_level_is_a_warning():
     encoder = Encoder.fit(STUDENTS, infer_schema(STUDENTS))
     new = _frame({"sex": ["M"], "units": ["30"], "state": [None], "score": ["600"],
