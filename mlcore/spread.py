@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import SchemaError
 from .model import ModelConfig
-from .schema import Schema
+from .schema import Schema, with_bins
 from .training import TrainConfig
 from .workflow import Prepared, Run, fit, prepare
 
@@ -94,12 +94,12 @@ def fit_seeds(prepared: Prepared, model_config: ModelConfig, train_config: Train
     return spread
 
 
-def folds(frame: pd.DataFrame, label: str, k: int, seed: int = 1) -> list[np.ndarray]:
-    """k disjoint position arrays covering every row, each class dealt round-robin after a
-    seeded shuffle, so every fold holds about 1/k of each class."""
+def folds(frame: pd.DataFrame, schema: Schema, k: int, seed: int = 1) -> list[np.ndarray]:
+    """k disjoint position arrays covering every row, each class (each bin, for a binned
+    label) dealt round-robin after a seeded shuffle, so every fold holds about 1/k of it."""
     if k < 2:
         raise SchemaError(f"cross-validation needs at least 2 folds (got {k})")
-    labels = frame[label].astype(str).to_numpy()
+    labels = with_bins(frame, schema)[schema.label].astype(str).to_numpy()
     rng = np.random.default_rng(seed)
     out: list[list[int]] = [[] for _ in range(k)]
     start = 0
@@ -120,9 +120,10 @@ def cross_validate(frame: pd.DataFrame, schema: Schema, model_config: ModelConfi
                    on_fold: Callable[[SpreadRun], None] | None = None,
                    **fit_args) -> Spread:
     """k-fold cross-validation: each fold is the test set once, the encoder is fitted on
-    the other folds (less the validation rows, when asked for), one model per fold."""
+    the other folds (less the validation rows, when asked for), one model per fold; the
+    folds are stratified by class, by bin for a binned label."""
     spread = Spread("cv", [])
-    for fold, held in enumerate(folds(frame, schema.label, k, seed)):
+    for fold, held in enumerate(folds(frame, schema, k, seed)):
         mask = np.zeros(len(frame), dtype=bool)
         mask[held] = True
         prepared = prepare(frame[~mask], schema, frame[mask],

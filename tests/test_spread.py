@@ -3,6 +3,7 @@ and the baselines (majority class, logistic regression) on the same split."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
@@ -31,9 +32,21 @@ def test_fit_seeds_report(students_prepared):
 
 def test_folds_cover_every_row_once(students_prepared):
     frame = students_prepared.parts["train"]
-    parts = folds(frame, students_prepared.schema.label, 5, seed=1)
+    parts = folds(frame, students_prepared.schema, 5, seed=1)
     assert sorted(np.concatenate(parts).tolist()) == list(range(len(frame)))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_folds_of_a_binned_label_hold_each_bin_evenly():
+    from mlcore.schema import binned, infer_schema
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400).astype(str),
+                          "price": np.round(rng.lognormal(3, 1, 400), 2).astype(str)})
+    schema = infer_schema(frame, "price", bins=4)
+    bins = binned(frame["price"], schema.column("price").bins).astype(str).to_numpy()
+    for part in folds(frame, schema, 5, seed=1):  # 100 rows a bin: 20 of each in each fold
+        counts = pd.Series(bins[part]).value_counts()
+        assert len(counts) == 4 and counts.max() - counts.min() <= 1, counts
 
 
 def test_cross_validate(students_prepared):
