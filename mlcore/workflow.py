@@ -139,7 +139,11 @@ def refit_run(run: Run, prepared: Prepared, model_config: ModelConfig,
     validation rows together, for its best epoch's count: on small tables the fifth of the
     rows validation took away is worth more than the epochs it chose. The history (the
     curves) and the validation report stay the early-stopped model's, the only held-out
-    judgement of the epoch count; history.refit_epochs says how long the refit ran."""
+    judgement of the epoch count; history.refit_epochs says how long the refit ran. A run
+    stopped (by `stop`) before or during the refit stays the early-stopped `run`: a refit
+    cut short is a worse model than the one it would replace."""
+    if stop is not None and stop.is_set():
+        return run
     merged = prepared.without_validation()
     config = replace(train_config, epochs=run.history.best_epoch, patience=0,
                      checkpoint_every=0)
@@ -150,6 +154,8 @@ def refit_run(run: Run, prepared: Prepared, model_config: ModelConfig,
     X, y = merged.arrays["train"]
     refitted = train(model, TrainData(torch.from_numpy(X), torch.from_numpy(y)), config,
                      stop=stop)  # no eval set: the test rows stay untouched until the end
+    if refitted.stopped == "user":
+        return run
     model.cpu()
     history = replace(run.history, refit_epochs=len(refitted.epochs),
                       train_seconds=run.history.train_seconds + refitted.train_seconds)

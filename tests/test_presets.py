@@ -98,3 +98,21 @@ def test_refit_trains_on_validation_rows_for_the_best_epoch_count(students_prepa
     assert run.reports["validation"].accuracy == early.reports["validation"].accuracy
     assert run.bundle.metrics["validation"] == early.bundle.metrics["validation"]
     assert set(run.reports) == {"train", "validation", "test"}
+
+
+def test_a_stopped_run_is_not_refitted(students_prepared):
+    """Stop pressed while training: the early-stopped model is kept, not a refit cut short
+    at once (it used to be refitted for 0 epochs and returned)."""
+    import threading
+    prepared = prepare(students_prepared.parts["train"], students_prepared.schema,
+                       students_prepared.parts["test"], validation_fraction=0.2)
+    stop = threading.Event()
+
+    def press_stop(stats) -> None:
+        if stats.epoch == 5:
+            stop.set()
+
+    run = fit(prepared, ModelConfig(hidden=(8,), ensemble=2),
+              TrainConfig(epochs=50, patience=10), on_epoch=press_stop, stop=stop, refit=True)
+    assert run.history.stopped == "user" and run.history.refit_epochs == 0
+    assert run.reports["train"].n < 200  # the training rows alone: no refit ran
