@@ -26,9 +26,10 @@ MAX_KEPT_PARAMETERS = 20_000_000  # finished trials' weights a search keeps as r
 
 @dataclass
 class TrialRecord:
-    """One trial: its number, state ("complete", "pruned", "failed"), the recipe it tried,
-    its best validation accuracy and loss, epochs run, seconds, and whether its model was
-    kept (a finished trial within MAX_KEPT_PARAMETERS: it becomes a run in the store)."""
+    """One trial: its number, state ("complete", "pruned", or "stopped" when the search was
+    stopped during it), the recipe it tried, its best validation accuracy and loss, epochs
+    run, seconds, and whether its model was kept (a trial that trained to its end or its
+    stop, within MAX_KEPT_PARAMETERS: it becomes a run in the store)."""
 
     number: int
     state: str
@@ -121,7 +122,8 @@ def search(prepared: Prepared, trials: int = 20, timeout_s: float | None = None,
             raise
         score = run.reports["validation"].accuracy
         run.bundle.metrics["trial"] = trial.number
-        records.append(_record(trial, "complete", model, train, seen, run, began,
+        state = "stopped" if run.history.stopped == "user" else "complete"  # cut short
+        records.append(_record(trial, state, model, train, seen, run, began,
                                keep(kept, trial.number, run.bundle)))
         # ties go to the lower validation loss, then the earlier trial
         key = (score, -run.reports["validation"].log_loss)

@@ -81,3 +81,19 @@ def test_a_search_keeps_no_more_weights_than_its_budget(tiny, monkeypatch):
     found = _search(tiny)
     assert not found.bundles and not any(t.kept for t in found.trials)
     assert found.run is not None  # the best trial is still the model
+
+
+def test_a_stopped_search_keeps_the_trial_it_cut_short_as_stopped(tiny):
+    import threading
+    stop = threading.Event()
+
+    def press_stop(number, stats) -> None:
+        if number == 1 and stats.epoch == 2:
+            stop.set()
+
+    found = search(tiny, trials=3, seed=7, model_config=ModelConfig(ensemble=2),
+                   train_config=TrainConfig(epochs=8, patience=4), on_epoch=press_stop,
+                   stop=stop, refit=True)
+    assert [t.state for t in found.trials][:1] == ["complete"] and len(found.trials) == 2
+    assert found.trials[1].state == "stopped" and found.trials[1].epochs_run == 2
+    assert found.run.history.refit_epochs == 0  # no refit cut short by the stop
