@@ -143,6 +143,14 @@ def members_line(members: dict) -> str:
             f"their probabilities) {members['ensemble']:.1%}")
 
 
+def same_test_rows(metrics: dict, report: Report | None) -> bool:
+    """Whether `report` is on the test rows a bundle's stored metrics were measured on, as
+    far as counts tell (same rows, same correct): then its stored baselines compare with it."""
+    stored = metrics.get("test") or {}
+    return report is not None and (stored.get("n"), stored.get("n_correct")) == (
+        report.n, report.n_correct)
+
+
 def one_row_points(rows: int) -> str:
     """What one row is worth in accuracy on `rows` rows, e.g. 'one of 40 rows is 2.5 points'
     (said beside small test sets' accuracies, where a row or two moves a figure a lot)."""

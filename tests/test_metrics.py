@@ -160,3 +160,14 @@ def test_evaluate_runs_one_batched_pass_in_eval_mode(students_run, students_prep
     assert as_dict["n_correct"] == report.n_correct and as_dict["binary"] is None
     assert as_dict["confusion"] == report.confusion.tolist()
     assert set(as_dict) >= {"per_class", "macro", "weighted", "log_loss", "misclassified"}
+
+
+def test_same_test_rows_by_counts():
+    from types import SimpleNamespace
+
+    from mlcore.metrics import same_test_rows
+    stored = {"test": {"n": 40, "n_correct": 31}}
+    assert same_test_rows(stored, SimpleNamespace(n=40, n_correct=31))
+    assert not same_test_rows(stored, SimpleNamespace(n=40, n_correct=30))
+    assert not same_test_rows({}, SimpleNamespace(n=40, n_correct=31))
+    assert not same_test_rows(stored, None)

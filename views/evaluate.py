@@ -6,7 +6,7 @@ import streamlit as st
 from mlcore import plots
 from mlcore.baselines import compare_with_baselines
 from mlcore.explain import MAX_ROWS, Importance, held_out_importance
-from mlcore.metrics import members_line, one_row_points
+from mlcore.metrics import members_line, one_row_points, same_test_rows
 from mlcore.schema import numeric_values
 from ui import guide, share, state
 from ui.display import show_table
@@ -221,10 +221,8 @@ if current.origin != "trained here" and state.dataset() is not None:
                "trained on another split, some of these test rows may be rows it trained on.")
 accuracy_section({p: {"accuracy": r.accuracy, "n": r.n, "n_correct": r.n_correct,
                       "log_loss": r.log_loss} for p, r in reports.items()})
-stored_test = (bundle.metrics or {}).get("test") or {}
-baselines_section(bundle.metrics or {}, own_rows=current.origin == "trained here" or (
-    "test" in reports and (stored_test.get("n"), stored_test.get("n_correct"))
-    == (reports["test"].n, reports["test"].n_correct)))
+baselines_section(bundle.metrics or {}, own_rows=current.origin == "trained here" or
+                  same_test_rows(bundle.metrics or {}, reports.get("test")))
 if "test" in reports:
     members_section(reports["test"].members(), reports["test"].n)
 if "search" in (bundle.metrics or {}):
