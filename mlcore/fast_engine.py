@@ -6,9 +6,10 @@ It applies to an nn.Sequential of Linear layers with the six activations of mlco
 (default settings) and mlcore's Dropout, ending in a softmax (cross-entropy) or one-logit
 sigmoid (BCE) head, trained on the CPU by make_optimizer's fused SGD, Adam or AdamW; and to
 an ensemble of K such stacks (mlcore.ensemble.EnsembleMLP), where every buffer and block
-below gets the member count as its first dimension: the first layer's K products are one
-`mm` of the stacked [K*units, in+1] blocks with the shared rows, the others one `bmm`, and
-each member's loss gradient is its own (softmax - onehot) / rows. For one train() call it
+below gets the member count as its first dimension: every layer's K products are one
+`bmm` (the first layer's over the shared rows expanded K times without a copy; one stacked
+`mm` of [K*units, in+1] was slower, docs/benchmarks.md), and each member's loss gradient is
+its own (softmax - onehot) / rows. For one train() call it
 
 - keeps each layer's input feature-major (units x rows) with a row of ones under it, in
   buffers allocated once per batch size (the shuffled rows get a column of ones), so a
