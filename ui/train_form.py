@@ -109,30 +109,32 @@ def network(initial: dict, n_classes: int, fixed: bool) -> dict:
 
 
 def training(initial: dict) -> dict:
-    """The training fields, in pairs."""
+    """The training fields, in pairs: one row of two per pair, so that a phone, which
+    stacks columns, still reads each pair together."""
     values = {"optimizer": remember_choice(
         "Optimizer", "optimizer", list(OPTIMIZERS), initial["optimizer"],
         help="adam/adamw adapt step sizes; sgd is the articles' choice")}
-    left, right = st.columns(2)
-    number = {"lr": (left, "Learning rate", dict(min_value=1e-5, max_value=1.0,
-                                                 format="%.4f")),
-              "momentum": (right, "Momentum (sgd)", dict(
+    number = {"lr": ("Learning rate", dict(min_value=1e-5, max_value=1.0, format="%.4f")),
+              "momentum": ("Momentum (sgd)", dict(
                   min_value=0.0, max_value=0.99, disabled=values["optimizer"] != "sgd")),
-              "batch": (left, "Batch size", dict(min_value=1, max_value=4096)),
-              "epochs": (right, "Epochs", dict(min_value=1, help=f"Passes over the training "
-                                               f"rows (at most {MAX_EPOCHS:,})")),
-              "decay": (left, "Weight decay", dict(min_value=0.0, max_value=0.1,
-                                                   format="%.4f", help="L2; 0 = off")),
-              "patience": (right, "Early stopping patience", dict(
+              "batch": ("Batch size", dict(min_value=1, max_value=4096)),
+              "epochs": ("Epochs", dict(min_value=1, help=f"Passes over the training rows "
+                                                          f"(at most {MAX_EPOCHS:,})")),
+              "decay": ("Weight decay", dict(min_value=0.0, max_value=0.1, format="%.4f",
+                                             help="L2; 0 = off")),
+              "patience": ("Early stopping patience", dict(
                   min_value=0, max_value=1000, help="Stop after this many epochs without a "
                   "better validation loss and keep the best epoch; 0 = off"))}
-    for key, (column, label, options) in number.items():
-        values[key] = remember(column.number_input, label, key, initial[key], **options)
-    return values | _held_out(initial, left, right, values["patience"])
+    for pair in (("lr", "momentum"), ("batch", "epochs"), ("decay", "patience")):
+        for column, key in zip(st.columns(2), pair):
+            label, options = number[key]
+            values[key] = remember(column.number_input, label, key, initial[key], **options)
+    return values | _held_out(initial, values["patience"])
 
 
-def _held_out(initial: dict, left, right, patience: int) -> dict:
-    """Validation fraction, refit, seed, checkpoints and device."""
+def _held_out(initial: dict, patience: int) -> dict:
+    """Validation fraction and refit, seed and checkpoints, device."""
+    left, right = st.columns(2, vertical_alignment="bottom")
     val = remember(left.number_input, "Validation fraction", "val_fraction",
                    initial["val_fraction"], min_value=0.0, max_value=0.5, step=0.05,
                    help="Share of the training rows held out: the curves and early stopping "
@@ -141,6 +143,7 @@ def _held_out(initial: dict, left, right, patience: int) -> dict:
                      disabled=not (patience and val),
                      help="After early stopping, train again on training + validation rows "
                           "for the best epoch's count")
+    left, right = st.columns(2)
     return {"val_fraction": val, "refit": refit,
             "seed": remember(left.number_input, "Seed", "seed", 1, min_value=0,
                              max_value=10**6, help="Same seed, same settings: the same model"),
