@@ -95,3 +95,22 @@ def test_a_full_quota_says_the_model_is_not_kept_and_keeps_it_usable(monkeypatch
     assert model.run_id is None and model.bundle is not None  # the second model is in use
     said = [w.value for w in at.warning]
     assert len(said) == 1 and "is not kept in your runs" in said[0], said
+
+
+def test_a_resumed_run_names_the_run_it_continues():
+    at = load_sample(new_app(), "students")
+    at.switch_page("views/train.py").run()
+    at.number_input(key="setting_every").set_value(1).run()
+    at = trained(at, 4)
+    first = at.session_state["model"].run_id
+    at.number_input(key="setting_epochs").set_value(6).run()
+    at.selectbox[-1].set_value(3).run()  # Resume from: epoch 3
+    next(b for b in at.button if b.label == "Resume from this checkpoint").click().run()
+    wait_for_job(at)
+    at.run()
+    assert not at.exception
+    second = at.session_state["model"].run_id
+    assert second != first
+    at.switch_page("views/runs.py").run()
+    table = at.dataframe[0].value
+    assert table.set_index("run")["continues"].to_dict() == {second: f"#{first}", first: ""}

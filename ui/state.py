@@ -162,11 +162,19 @@ def job(slot: str = "job") -> Job | None:
     return manager().get(job_id) if job_id else None
 
 
-def submit(slot: str, task: str, args: dict, **progress) -> Job:
-    """Queue a job for this session; LimitError when its queue is full."""
+def submit(slot: str, task: str, args: dict, parent: int | None = None, **progress) -> Job:
+    """Queue a job for this session (`parent`: the run it resumes or continues, recorded
+    with its result); LimitError when its queue is full."""
     new = manager().submit(session_id(), task, args, **progress)
     st.session_state[slot] = new.id
+    st.session_state.setdefault("job_parent", {})[new.id] = parent
     return new
+
+
+def run_of(job_id: str | None) -> int | None:
+    """The run recorded for this session's job `job_id`, if it was the last one adopted."""
+    recorded = st.session_state.get("job_run")
+    return recorded[1] if recorded and recorded[0] == job_id else None
 
 
 def busy() -> bool:
@@ -183,9 +191,11 @@ def model() -> ModelState | None:
         adopted = ModelState(current.result.bundle, "trained here", current.result.reports,
                              current.prepared.parts, data=st.session_state.get("job_data"))
         from . import workspace  # it imports this module
-        adopted.run_id, note = workspace.record(current.result, dataset())
+        parent = st.session_state.get("job_parent", {}).get(current.id)
+        adopted.run_id, note = workspace.record(current.result, dataset(), parent)
         note = note or workspace.record_trials(current.result, dataset())
         st.session_state["record_note"] = note
+        st.session_state["job_run"] = (current.id, adopted.run_id)
         st.session_state["model"] = adopted
     return st.session_state.get("model")
 

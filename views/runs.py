@@ -31,8 +31,10 @@ table = pd.DataFrame([{
     "label": r.label, "network": f"{r.architecture} {r.model_config.get('activation', '')}",
     "optimizer": r.train_config.get("optimizer"), "epochs": r.epochs,
     "test accuracy": r.test_accuracy, "time (s)": r.train_seconds, "status": r.status,
-    "pinned": r.pinned} for r in found])
+    "continues": f"#{r.parent}" if r.parent else "", "pinned": r.pinned} for r in found])
 show_table(table, hide_index=True, width="stretch", column_config={
+    "continues": st.column_config.TextColumn(help="the run this one resumed from a "
+                                                  "checkpoint or continued training"),
     "test accuracy": st.column_config.NumberColumn(format="percent"),
     "time (s)": st.column_config.NumberColumn(format="%.1f")})
 usage = store.usage(ws)

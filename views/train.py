@@ -109,12 +109,15 @@ def start(resume=None) -> None:
                 total_trials=form.trials)
         else:
             first, done = resume_point(resume) if resume else (0, [])
+            parent = state.run_of(job.id) if resume else (
+                getattr(current, "run_id", None) if base else None)
             state.submit("job", "fit", {
                 "prepared": prepared, "model_config": model_config,
                 "train_config": train_config, "refit": form.refit,
                 "checkpoint_dir": resume.parent if resume else state.new_run_dir(),
                 "resume": resume, "initial_state": base.state_dict if base else None},
-                total_epochs=train_config.epochs, first_epoch=first, epochs=done)
+                parent=parent, total_epochs=train_config.epochs, first_epoch=first,
+                epochs=done)
         st.session_state["job_data"] = state.data_of(data)
     except StudioError as err:
         st.session_state["train_error"] = str(err)
