@@ -163,8 +163,8 @@ def job(slot: str = "job") -> Job | None:
 
 
 def submit(slot: str, task: str, args: dict, parent: int | None = None, **progress) -> Job:
-    """Queue a job for this session (`parent`: the run it resumes or continues, recorded
-    with its result); LimitError when its queue is full."""
+    """Queue a job for this session (`parent`: the run it resumes, recorded with its
+    result); LimitError when its queue is full."""
     new = manager().submit(session_id(), task, args, **progress)
     st.session_state[slot] = new.id
     st.session_state.setdefault("job_parent", {})[new.id] = parent

@@ -116,8 +116,8 @@ def open_run(run_id: int) -> str:
 
 def record(run, data: state.DatasetState | None,
            parent: int | None = None) -> tuple[int | None, str | None]:
-    """Keep a finished run in the workspace (`parent`: the run it resumed or continued, when
-    that one is still there): its id, or None and the store's sentence."""
+    """Keep a finished run in the workspace (`parent`: the run it resumed, when that one is
+    still there): its id, or None and the store's sentence."""
     source = data.source if data is not None else {}
     try:
         run_id = store().record_run(token(), run.bundle, dataset_hash=source.get("hash"),

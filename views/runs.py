@@ -34,7 +34,7 @@ table = pd.DataFrame([{
     "continues": f"#{r.parent}" if r.parent else "", "pinned": r.pinned} for r in found])
 show_table(table, hide_index=True, width="stretch", column_config={
     "continues": st.column_config.TextColumn(help="the run this one resumed from a "
-                                                  "checkpoint or continued training"),
+                                                  "checkpoint of"),
     "test accuracy": st.column_config.NumberColumn(format="percent"),
     "time (s)": st.column_config.NumberColumn(format="%.1f")})
 usage = store.usage(ws)

@@ -109,8 +109,7 @@ def start(resume=None) -> None:
                 total_trials=form.trials)
         else:
             first, done = resume_point(resume) if resume else (0, [])
-            parent = state.run_of(job.id) if resume else (
-                getattr(current, "run_id", None) if base else None)
+            parent = state.run_of(job.id) if resume else None
             state.submit("job", "fit", {
                 "prepared": prepared, "model_config": model_config,
                 "train_config": train_config, "refit": form.refit,
