@@ -33,8 +33,8 @@ table = pd.DataFrame([{
     "test accuracy": r.test_accuracy, "time (s)": r.train_seconds, "status": r.status,
     "continues": f"#{r.parent}" if r.parent else "", "pinned": r.pinned} for r in found])
 show_table(table, hide_index=True, width="stretch", column_config={
-    "continues": st.column_config.TextColumn(help="the run this one resumed from a "
-                                                  "checkpoint of"),
+    "continues": st.column_config.TextColumn(help="the run whose checkpoint this one "
+                                                  "resumed from"),
     "test accuracy": st.column_config.NumberColumn(format="percent"),
     "time (s)": st.column_config.NumberColumn(format="%.1f")})
 usage = store.usage(ws)
