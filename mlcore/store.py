@@ -268,7 +268,8 @@ class Store:
         """Record a trained run and its bundle; returns the run's id. `dataset_hash` is a
         put_dataset hash of this workspace (None: no table kept), `status` is finished,
         early-stopped or stopped (default: from the bundle's history), `parent` the run
-        this one resumed."""
+        this one resumed (left out when this workspace no longer has it: deleted while the
+        resumed run trained, the new run stands alone)."""
         values = run_values(bundle, data_name, status, timings)
         zipped = bundle_to_zip(bundle, data_name)
         now = self.clock()
@@ -277,8 +278,9 @@ class Store:
             self._check_quota(connection, row, len(zipped), 1, f"Run on {data_name!r}")
             if dataset_hash is not None:
                 self._touch_dataset(connection, workspace, dataset_hash, now)
-            if parent is not None:
-                self._run(connection, workspace, parent)
+            if parent is not None and connection.execute(select(runs.c.id).where(
+                    runs.c.id == parent, runs.c.workspace == workspace)).first() is None:
+                parent = None
             run_id = connection.execute(insert(runs).values(
                 workspace=workspace, dataset_hash=dataset_hash, parent=parent, created=now,
                 pinned=False, bundle_size=len(zipped), **values)).inserted_primary_key[0]

@@ -382,6 +382,18 @@ def test_concurrent_processes_on_a_fresh_sqlite_file(tmp_path, students_bundle):
     print(f"\nsqlite: 4 processes x 25 runs on a new file in {seconds:.2f} s")
 
 
+def test_a_parent_deleted_meanwhile_or_of_another_workspace_is_left_out(store,
+                                                                      students_bundle):
+    workspace, other = store.create_workspace(), store.create_workspace()
+    parent = _record(store, workspace, students_bundle)
+    foreign = _record(store, other, students_bundle)
+    store.delete_run(workspace, parent)  # while the resumed run trained
+    child = _record(store, workspace, students_bundle, parent=parent)
+    stranger = _record(store, workspace, students_bundle, parent=foreign)
+    assert store.get_run(workspace, child).parent is None
+    assert store.get_run(workspace, stranger).parent is None
+
+
 def test_switching_to_wal_retries_a_lock_sqlite_does_not_wait_for():
     """Two openers of a new file both switching it to WAL: SQLite answers one 'database is
     locked' at once (no busy wait, to avoid a deadlock); the switch is retried."""

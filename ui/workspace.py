@@ -116,28 +116,17 @@ def open_run(run_id: int) -> str:
 
 def record(run, data: state.DatasetState | None,
            parent: int | None = None) -> tuple[int | None, str | None]:
-    """Keep a finished run in the workspace (`parent`: the run it resumed, when that one is
-    still there): its id, or None and the store's sentence."""
+    """Keep a finished run in the workspace (`parent`: the run it resumed): its id, or None
+    and the store's sentence."""
     source = data.source if data is not None else {}
     try:
         run_id = store().record_run(token(), run.bundle, dataset_hash=source.get("hash"),
                                     data_name=data.name if data else "unknown",
                                     timings={"train_seconds": run.history.train_seconds},
-                                    parent=parent if _kept(parent) else None)
+                                    parent=parent)
     except StudioError as err:
         return None, f"{err} The model is usable here but is not kept in your runs."
     return run_id, None
-
-
-def _kept(run_id: int | None) -> bool:
-    """Whether the workspace still has run `run_id` (a parent may have been deleted)."""
-    if run_id is None:
-        return False
-    try:
-        store().get_run(token(), run_id)
-    except StudioError:
-        return False
-    return True
 
 
 def record_trials(run, data: state.DatasetState | None) -> str | None:
