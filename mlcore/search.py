@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
 import optuna
@@ -20,7 +20,7 @@ from .training import EpochStats, TrainConfig
 from .workflow import Prepared, Run, fit, refit_run
 
 WIDTHS = (16, 32, 64, 128, 256)
-MAX_TRIALS, MAX_TIMEOUT_S = 500, 86_400.0  # a search's bounds, on the CLI and the Train page
+MAX_TRIALS, MAX_TIMEOUT_S = 500, 86_400.0  # a search's bounds, checked by every caller
 MAX_KEPT_PARAMETERS = 20_000_000  # finished trials' weights a search keeps as runs (80 MB)
 
 
@@ -41,6 +41,21 @@ class TrialRecord:
     model_config: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)
     kept: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrialRecord:
+        """A record as SearchResult.to_dict stored it; ValueError when it is not one (a
+        bundle's metrics are untrusted bytes)."""
+        if not isinstance(data, dict):
+            raise ValueError("a trial record is a JSON object")
+        names = {f.name for f in fields(cls)}
+        try:
+            record = cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError as err:
+            raise ValueError(f"a trial record lacks a field ({err})") from None
+        if not isinstance(record.params, dict) or not isinstance(record.number, int):
+            raise ValueError("a trial record's number or params are of the wrong type")
+        return record
 
     def params_text(self) -> str:
         """The recipe it tried, e.g. 'depth 2, width 64, activation relu, lr 0.00312'."""
@@ -64,6 +79,15 @@ class SearchResult:
 
     def to_dict(self) -> dict:
         return {"trials": [asdict(t) for t in self.trials], "best": asdict(self.best)}
+
+
+def stored_trials(found: object) -> tuple[list[TrialRecord], TrialRecord]:
+    """A bundle's metrics["search"] (SearchResult.to_dict) as records and the best one;
+    ValueError in one sentence when it is not that."""
+    if not isinstance(found, dict) or not isinstance(found.get("trials"), list):
+        raise ValueError("its search record is not a list of trials")
+    return ([TrialRecord.from_dict(t) for t in found["trials"]],
+            TrialRecord.from_dict(found.get("best")))
 
 
 def suggest(trial: optuna.Trial, model: ModelConfig, train: TrainConfig

@@ -97,3 +97,18 @@ def test_a_stopped_search_keeps_the_trial_it_cut_short_as_stopped(tiny):
     assert [t.state for t in found.trials][:1] == ["complete"] and len(found.trials) == 2
     assert found.trials[1].state == "stopped" and found.trials[1].epochs_run == 2
     assert found.run.history.refit_epochs == 0  # no refit cut short by the stop
+
+
+def test_a_stored_search_is_read_back_or_refused_in_one_sentence(tiny):
+    from mlcore.search import stored_trials
+    found = _search(tiny)
+    records, best = stored_trials(found.to_dict())
+    assert records == found.trials and best == found.best
+    old = found.to_dict()
+    del old["trials"][0]["kept"]  # a record from before `kept`, and an extra field
+    old["trials"][0]["later"] = 1
+    assert stored_trials(old)[0][0].kept is False
+    for bad in ({"trials": "x"}, {"trials": [{"number": 1}]}, None,
+                {"trials": [], "best": {**old["best"], "params": "x"}}):
+        with pytest.raises(ValueError):
+            stored_trials(bad)

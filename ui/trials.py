@@ -2,18 +2,15 @@
 a search chose (from the records its bundle keeps)."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import pandas as pd
 import streamlit as st
 
-from mlcore.search import TrialRecord
+from mlcore.search import TrialRecord, stored_trials
 
 
-def trials_table(trials: list[TrialRecord | dict], key: str, best: int | None = None) -> None:
+def trials_table(records: list[TrialRecord], key: str, best: int | None = None) -> None:
     """The trials, best validation accuracy first; `best` marks the trial that is the
     model (None while the search runs)."""
-    records = [t if isinstance(t, TrialRecord) else TrialRecord(**t) for t in trials]
     frame = pd.DataFrame([{
         "trial": t.number, "state": t.state + (" · the model" if t.number == best else ""),
         "validation accuracy": t.validation_accuracy, "epochs": t.epochs_run,
@@ -25,12 +22,17 @@ def trials_table(trials: list[TrialRecord | dict], key: str, best: int | None = 
                      "validation accuracy": st.column_config.NumberColumn(format="percent")})
 
 
-def search_section(found: dict) -> None:
-    """Evaluate's account of the search that chose this model."""
-    trials, best = found["trials"], found["best"]
-    pruned = sum(t["state"] == "pruned" for t in trials)
+def search_section(found: object) -> None:
+    """Evaluate's account of the search that chose this model (a bundle's own record:
+    one sentence when it is not readable)."""
     st.subheader("The search that chose this model")
-    st.caption(f"{len(trials)} trials ({pruned} pruned: stopped early as unpromising), each "
-               f"scored on the validation rows; trial {best['number']} had the best "
-               "validation accuracy and is this model. The test rows were used once, by it.")
-    trials_table(trials, "evaluate_trials", best["number"])
+    try:
+        records, best = stored_trials(found)
+    except ValueError as err:
+        st.caption(f"The bundle says a search chose it, but {err}.")
+        return
+    pruned = sum(t.state == "pruned" for t in records)
+    st.caption(f"{len(records)} trials ({pruned} pruned: stopped early as unpromising), each "
+               f"scored on the validation rows; trial {best.number} had the best validation "
+               "accuracy and is this model. The test rows were used once, by it.")
+    trials_table(records, "evaluate_trials", best.number)
