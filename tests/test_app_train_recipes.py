@@ -102,3 +102,15 @@ def test_search_mode_runs_three_trials_and_keeps_the_best():
     at.switch_page("views/runs.py").run()  # every kept trial is a run, the best one too
     assert not at.exception
     assert len(at.dataframe[0].value) == kept
+
+
+def test_remembered_numbers_outside_the_bounds_are_drawn_within_them():
+    at = train_page()
+    at.radio(key="setting_mode").set_value("search").run()
+    at.switch_page("views/data.py").run()
+    at.session_state["settings"]["search_minutes"] = 10_000  # restored under a longer limit
+    at.session_state["settings"]["members"] = 0
+    at.switch_page("views/train.py").run()
+    assert not at.exception
+    assert at.number_input(key="setting_search_minutes").value == 30  # the job's limit
+    assert at.number_input(key="setting_members").value == 1

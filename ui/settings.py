@@ -15,10 +15,20 @@ def remember(widget: Callable, label: str, key: str, default: Any, **kwargs: Any
     """A value widget (number_input, slider, text_input...) that remembers its value."""
     name = f"setting_{key}"
     if name not in st.session_state:  # else the widget's own state (or fill's) holds it
-        kwargs["value"] = _store().get(key, default)
+        kwargs["value"] = _within(_store().get(key, default), kwargs)
     value = widget(label, key=name, **kwargs)
     _store()[key] = value
     return value
+
+
+def _within(value: Any, kwargs: dict) -> Any:
+    """A remembered number inside the widget's bounds: a workspace restored under other
+    limits (a shorter wall time, say) would make Streamlit refuse to draw the widget."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    value = value if low is None else max(low, value)
+    return value if high is None else min(high, value)
 
 
 def remember_choice(label: str, key: str, options: list, default: Any,
@@ -42,7 +52,3 @@ def fill(values: dict[str, Any]) -> None:
     for key, value in values.items():
         st.session_state[f"setting_{key}"] = value
 
-
-def remembered(key: str, default: Any = None) -> Any:
-    """The remembered value under `key`, or `default` before any widget set it."""
-    return _store().get(key, default)

@@ -12,7 +12,7 @@ from mlcore.model import ACTIVATIONS, INITS, MAX_MEMBERS, ModelConfig
 from mlcore.presets import PRESETS, Recipe, get_preset
 from mlcore.search import MAX_TRIALS
 from mlcore.training import OPTIMIZERS, TrainConfig
-from ui.settings import fill, remember, remember_choice, remembered
+from ui.settings import fill, remember, remember_choice
 
 RECIPE_TEXT = {"default": "default: 16 ReLU MLPs trained as one, AdamW, early stopping",
                "classic": "classic: the articles' 10-10 tanh, SGD, batch 10"}
@@ -49,9 +49,9 @@ def recipe_values(recipe: Recipe) -> dict:
             "val_fraction": float(recipe.validation_fraction), "refit": recipe.refit}
 
 
-def recipe_picker(data, n_rows: int, n_classes: int) -> Recipe:
+def recipe_picker(data, n_rows: int, n_classes: int) -> tuple[str, Recipe]:
     """The recipe selectbox: choosing one fills every field it sets (and the Data page's
-    scaling); the fields stay editable."""
+    scaling); the fields stay editable. Its name and its recipe for this table."""
     def chosen() -> None:
         picked = get_preset(st.session_state["setting_recipe"], n_rows, n_classes)
         fill(recipe_values(picked))
@@ -61,7 +61,7 @@ def recipe_picker(data, n_rows: int, n_classes: int) -> Recipe:
                            format_func=RECIPE_TEXT.get, on_change=chosen,
                            help="Fills in the settings below; change any of them after. "
                                 "Figures for both: docs/benchmarks.md, Quality")
-    return get_preset(name, n_rows, n_classes)
+    return name, get_preset(name, n_rows, n_classes)
 
 
 def changes(recipe_name: str, recipe: Recipe, values: dict, scaling: str) -> str:
@@ -164,8 +164,9 @@ def search_fields(wall_s: float) -> tuple[str, int, float]:
     trials = remember(left.number_input, "Trials", "trials", 20, min_value=1,
                       max_value=MAX_TRIALS, help="Optuna proposes this many recipes around "
                       "the settings below, each scored on the validation set")
+    most = max(1, int(wall_s // 60))  # a job's wall-time limit bounds the search too
     minutes = remember(right.number_input, "Time limit (minutes)", "search_minutes",
-                       min(30, int(wall_s // 60)), min_value=1, max_value=int(wall_s // 60),
+                       min(30, most), min_value=1, max_value=most,
                        help="The search stops here and keeps the best trial so far")
     return mode, int(trials), minutes * 60.0
 
@@ -175,7 +176,7 @@ def settings_form(data, n_rows: int, n_classes: int, base, wall_s: float) -> Tra
     page with one sentence when a setting cannot be trained."""
     pick, how = st.columns(2)
     with pick:
-        recipe = recipe_picker(data, n_rows, n_classes)
+        name, recipe = recipe_picker(data, n_rows, n_classes)
     with how:
         mode, trials, timeout_s = search_fields(wall_s)
     initial = recipe_values(recipe)
@@ -189,7 +190,7 @@ def settings_form(data, n_rows: int, n_classes: int, base, wall_s: float) -> Tra
     with opt:
         st.markdown("#### Training")
         values |= training(initial)
-    st.caption(changes(remembered("recipe", "default"), recipe, values, data.scaling))
+    st.caption(changes(name, recipe, values, data.scaling))
     problem = _problem(values, mode)
     if problem:
         st.error(problem)
