@@ -13,8 +13,9 @@ import pandas as pd
 
 from .budget import size_text
 from .errors import SchemaError
-from .schema import Schema, class_counts, encoded_widths, infer_schema
+from .schema import Schema, class_counts, infer_schema
 from .table import DELIMITERS, ReadOptions, Table, read_table
+from .validation import encoded_widths
 
 if TYPE_CHECKING:
     from .workflow import Prepared

@@ -18,10 +18,11 @@ from .encoder import Encoder, Problem
 from .errors import SchemaError, TableError
 from .metrics import Report, evaluate, stored_metrics
 from .model import ModelConfig, build_model
-from .schema import Schema, as_numbers, check_encoding_size, validate, with_bins
+from .schema import Schema, as_numbers, with_bins
 from .split import stratified_split
 from .table import Limits, ReadOptions, Table, read_table
 from .training import EpochStats, History, TrainConfig, TrainData, train
+from .validation import check_encoding_size, validate
 
 
 @dataclass

@@ -9,7 +9,8 @@ import pytest
 
 from mlcore.encoder import MISSING_LEVEL, Encoder
 from mlcore.errors import InputError, SchemaError, TableError
-from mlcore.schema import Schema, infer_schema, validate
+from mlcore.schema import Schema, infer_schema
+from mlcore.validation import validate
 from mlcore.table import read_table
 
 

@@ -7,10 +7,10 @@ from mlcore.budget import memory_budget, size_text
 from mlcore.encoder import SCALINGS
 from mlcore.errors import StudioError
 from mlcore.samples import SAMPLES
-from mlcore.schema import (KINDS, MAX_CLASSES, ColumnSpec, Schema, check_encoding_size,
-                           class_counts,
-                           draft_schema, encoded_widths, quantile_bins, validate, with_bins)
+from mlcore.schema import (KINDS, MAX_CLASSES, ColumnSpec, Schema, class_counts, draft_schema,
+                           quantile_bins, with_bins)
 from mlcore.table import DELIMITERS, ReadOptions
+from mlcore.validation import check_encoding_size, encoded_widths, validate
 from ui import state, workspace
 from ui.display import show_table
 

@@ -10,7 +10,8 @@ from mlcore.errors import LimitError, StudioError
 from mlcore.estimate import duration_text, training_seconds
 from mlcore.job import JobState, resume_point
 from mlcore.model import check_size
-from mlcore.schema import validate, with_bins
+from mlcore.schema import with_bins
+from mlcore.validation import validate
 from mlcore.workflow import prepare
 from ui import state
 from ui.failures import guarded
