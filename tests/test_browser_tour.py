@@ -222,7 +222,7 @@ class Tour:
 
     # -------------------------------------------------------------------------- pages
     def upload(self) -> None:
-        page, table = self.page, self.table
+        page = self.page
         expect(page.get_by_role("button", name="Load this sample")).to_be_visible()
         page.get_by_text("My own file").click()
         page.locator("input[type=file]").first.set_input_files(str(self.path))

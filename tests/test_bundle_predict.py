@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import members_of, zip_of
-from mlcore.bundle import Bundle, bundle_from_zip, bundle_to_zip, load_bundle, save_bundle
+from mlcore.bundle import bundle_from_zip, bundle_to_zip, load_bundle, save_bundle
 from mlcore.errors import BundleError, InputError, TableError
 from mlcore.predict import Predictor
 

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import members_of, zip_of
 from mlcore import bundle as bundle_module
-from mlcore.bundle import bundle_from_zip, bundle_to_zip, load_bundle, save_bundle
+from mlcore.bundle import bundle_from_zip, load_bundle, save_bundle
 from mlcore.errors import BundleError, LimitError
 from mlcore.model import (MAX_HIDDEN_LAYERS, ModelConfig, build_model, count_parameters,
                           planned_parameters, planned_shapes)

@@ -2,8 +2,6 @@
 validation, every trial kept, the best trial's run is the model; needs a validation part."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from mlcore.errors import SchemaError

@@ -21,7 +21,7 @@ from .display import show_table
 
 def predict_tabs(current: state.ModelState, rule_hint: str = " (change it on Evaluate)") -> None:
     """What the model predicts from, then the two tabs."""
-    bundle, predictor = current.bundle, current.predictor
+    bundle = current.bundle
     encoder, names = bundle.encoder, list(bundle.class_names)
     columns = encoder.input_columns
     shown = ", ".join(columns) if len(columns) <= 8 else f"{len(columns)} columns"

@@ -6,7 +6,7 @@ import streamlit as st
 from mlcore import plots
 from mlcore.budget import size_text
 from mlcore.errors import StudioError
-from ui import state, workspace
+from ui import workspace
 from ui.display import show_table
 
 st.title("Runs")
