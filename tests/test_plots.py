@@ -1,4 +1,4 @@
-"""Unit tests for mlcore.plots: the figures carry the right data, not just "no exception"."""
+"""Unit tests for mlcore.plots and mlcore.explain_figures: the figures carry the right data, not just "no exception"."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from mlcore import plots
+from mlcore import explain_figures, figure_style, plots
+from mlcore.explain_figures import decision_boundary_figure, probabilities_figure
+from mlcore.figure_style import class_color
 from mlcore.plots import (
-    class_color,
     class_distribution_figure,
     confusion_figure,
     curves_figure,
-    decision_boundary_figure,
     digits_figure,
     per_class_accuracy_figure,
     pr_figure,
-    probabilities_figure,
     roc_figure,
 )
 
@@ -288,10 +287,11 @@ def test_empty_inputs_give_valid_figures():
 
 
 def test_palette_is_stable_and_module_is_pure():
-    assert class_color(0) == class_color(len(plots.CLASS_COLORS))
-    assert len(set(plots.CLASS_COLORS)) == len(plots.CLASS_COLORS)
-    src = open(plots.__file__, encoding="utf-8").read()
-    assert "import streamlit" not in src and "import torch" not in src
+    assert class_color(0) == class_color(len(figure_style.CLASS_COLORS))
+    assert len(set(figure_style.CLASS_COLORS)) == len(figure_style.CLASS_COLORS)
+    for module in (plots, explain_figures, figure_style):
+        src = open(module.__file__, encoding="utf-8").read()
+        assert "import streamlit" not in src and "import torch" not in src
 
 
 def test_members_figure_stacks_equal_accuracies_and_marks_the_ensemble():

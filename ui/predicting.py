@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from mlcore import plots
+from mlcore import explain_figures
 from mlcore.encoder import MISSING_LEVEL, ColumnEncoding
 from mlcore.errors import StudioError
 from mlcore.explain import prediction_effects
@@ -92,7 +92,7 @@ def why_this_prediction(predictor: Predictor, values: dict) -> None:
     default (what the model uses for a missing value)."""
     label, effects = prediction_effects(predictor, values)
     st.markdown("#### Why this prediction")
-    st.plotly_chart(plots.effects_figure([e.column for e in effects],
+    st.plotly_chart(explain_figures.effects_figure([e.column for e in effects],
                                          [e.change for e in effects], label), key="one_why")
     st.caption(f"Each bar: P({label}) with this row's value minus P({label}) with that column "
                "alone replaced by its training default (the median for numbers, no category "
@@ -137,7 +137,7 @@ def one_row(current: state.ModelState) -> None:
                            + (f"; P({names[1]}) is {probabilities[1]:.1%}, below the saved "
                               f"threshold {bundle.threshold:.2f}" if below else ""),
                            icon=":material/check_circle:")
-                st.plotly_chart(plots.probabilities_figure(names, probabilities.tolist()),
+                st.plotly_chart(explain_figures.probabilities_figure(names, probabilities.tolist()),
                                 key="one_probabilities")
                 why_this_prediction(predictor, values)
 

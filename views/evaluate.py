@@ -1,9 +1,10 @@
 """Evaluate page: how good the model is, where it goes wrong, and the rows behind each
-mistake. Everything is computed by mlcore (Report, Predictor) and drawn by mlcore.plots."""
+mistake. Everything is computed by mlcore (Report, Predictor) and drawn by mlcore.plots and
+mlcore.explain_figures."""
 import pandas as pd
 import streamlit as st
 
-from mlcore import plots
+from mlcore import explain_figures, plots
 from mlcore.baselines import compare_with_baselines
 from mlcore.explain import MAX_ROWS, Importance, held_out_importance
 from mlcore.metrics import members_line, one_row_points, same_test_rows
@@ -342,7 +343,7 @@ if current.key not in cache:  # measured by the training job on these test rows,
         cache[current.key] = [Importance(**i) for i in stored] if stored else \
             held_out_importance(bundle, frames[held_out])
 found = cache[current.key]
-st.plotly_chart(plots.importance_figure([i.column for i in found], [i.mean for i in found],
+st.plotly_chart(explain_figures.importance_figure([i.column for i in found], [i.mean for i in found],
                                         [i.sd for i in found]), key="importance")
 st.caption(f"How many points of accuracy the model loses on the {held_out} rows (at most "
            f"{MAX_ROWS:,}) when one column's values are shuffled among them, breaking its link "
@@ -373,7 +374,7 @@ else:
         shown = frames.get("test", frames[part])
         values = pd.DataFrame({"x": numeric_values(shown[x]), "y": numeric_values(shown[y]),
                                "label": shown[bundle.encoder.label].astype(str)}).dropna()
-        st.plotly_chart(plots.decision_boundary_figure(cache[grid_key], {
+        st.plotly_chart(explain_figures.decision_boundary_figure(cache[grid_key], {
             "x": values["x"].tolist(), "y": values["y"].tolist(),
             "label": values["label"].tolist()}), key="decision")
         others = len(bundle.encoder.input_columns) - 2
