@@ -516,9 +516,10 @@ async def open_session(browser, url: str, epochs: int, batch: int) -> tuple:
     await page.get_by_role("link", name="Train", exact=True).first.click()
     await expect(page.get_by_role("button", name="Can it overfit 32 rows?")).to_be_visible(
         timeout=120_000)
-    await page.get_by_role("combobox", name="Recipe").click()  # classic: no early stop,
-    await page.get_by_role("option", name=CLASSIC, exact=True).click()  # a run lasts its
-    await settle(page)                                                   # epochs
+    # the classic recipe: no early stopping, so a run lasts its epochs
+    await page.get_by_role("combobox", name="Recipe").click()
+    await page.get_by_role("option", name=CLASSIC, exact=True).click()
+    await settle(page)
     for label, value in (("Epochs", epochs), ("Batch size", batch)):
         box = page.get_by_role("spinbutton", name=label, exact=True)
         await box.fill(str(value))

@@ -43,6 +43,7 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 from bench.load_sessions import (alive, session_folders, start_server,  # noqa: E402
                                  stop_server, workers)
 from test_browser import choose  # noqa: E402
+from ui.train_form import RECIPE_TEXT  # noqa: E402
 
 expect.set_options(timeout=60_000)
 
@@ -81,8 +82,8 @@ def ready_to_train(browser, url: str, epochs: int, batch: int = 1):
     expect(page.get_by_role("heading", name="students_train.tsv")).to_be_visible()
     page.get_by_role("link", name="Train", exact=True).first.click()
     expect(page.get_by_role("button", name="Can it overfit 32 rows?")).to_be_visible()
-    choose(page, "Recipe", "classic: the articles' 10-10 tanh, SGD, batch 10")  # no early
-    settle(page)                                       # stop: each run lasts its epochs
+    choose(page, "Recipe", RECIPE_TEXT["classic"])  # no early stop: a run lasts its epochs
+    settle(page)
     expect(page.get_by_role("textbox", name="Hidden layers")).to_have_value("10,10")
     expect(page.get_by_text("6-(10-10)-3")).to_be_visible()  # the recipe filled the form
     for label, value in (("Epochs", epochs), ("Batch size", batch)):
