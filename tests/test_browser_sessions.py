@@ -40,8 +40,8 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
-from bench.load_sessions import (alive, session_folders, start_server,  # noqa: E402
-                                 stop_server, workers)
+from bench.load_probes import (alive, session_folders, start_server,  # noqa: E402
+                               stop_server, workers)
 from test_browser import choose  # noqa: E402
 from ui.train_form import RECIPE_TEXT  # noqa: E402
 
