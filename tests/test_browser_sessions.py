@@ -17,33 +17,19 @@ test-artifacts/sessions-*.png.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+from bench.load_probes import alive, session_folders, start_server, stop_server, workers
+from browser_kit import ARTIFACTS, CHROMIUM, FLAGS, choose, settle  # skips without chromium
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from ui.train_form import RECIPE_TEXT
+
 VIEWPORT = {"width": 1400, "height": 1600}
 LEASE_S = 20  # the shortest lease the app takes: twice the 10 s idle heartbeat
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium", pytrace=False)
-    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)",
-                allow_module_level=True)
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-from bench.load_probes import (alive, session_folders, start_server,  # noqa: E402
-                               stop_server, workers)
-from test_browser import choose  # noqa: E402
-from ui.train_form import RECIPE_TEXT  # noqa: E402
 
 expect.set_options(timeout=60_000)
 
@@ -64,12 +50,6 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
         chromium.close()
-
-
-def settle(page: Page) -> None:
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=120_000)
 
 
 def ready_to_train(browser, url: str, epochs: int, batch: int = 1):

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_browser import (CHROMIUM, FLAGS, ROOT, server,  # noqa: F401 (the app)
-                                settle)
+from browser_kit import CHROMIUM, FLAGS, ROOT, server, settle  # noqa: F401 (server: the app)
 
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
